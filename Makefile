@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0
+# BPF tail-call target cache: workbench.
+#
+#   make run        base -> series -> kernel -> VM -> test_bpf, with a summary
+#   make test       the project's test suite (checks, Rust tests, the VM run)
+#   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
+#
+# KDIR=/path/to/bpf-next uses your tree instead of the pinned 7.3.4 base.
+# SERIES=none builds and tests the unpatched base.
+
+SHELL := /bin/bash
+S := scripts
+export KDIR SERIES
+
+.PHONY: all deps fetch tree build run run-base test rust-test check-patches \
+	vm-run export-patches sync-rust shellcheck clean-out
+
+all: run
+
+deps:
+	@$(S)/deps.sh
+
+fetch:
+	@$(S)/fetch-base.sh >/dev/null
+
+tree: fetch
+	@$(S)/prepare-tree.sh
+
+build: deps
+	@$(S)/build-kernel.sh >/dev/null
+
+run: build
+	@$(S)/run-test-bpf.sh
+
+run-base:
+	@$(MAKE) --no-print-directory run SERIES=none
+
+test: deps
+	@$(S)/test.sh
+
+rust-test:
+	@$(S)/rust-test.sh
+
+check-patches:
+	@$(S)/check-patches.sh
+
+shellcheck:
+	@shellcheck -x $(S)/*.sh selftests/guest/*.sh .ci/run
+
+vm-run:
+	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='command'" >&2; exit 2; }
+	@$(S)/vm.sh -- $(CMD)
+
+# Developer helpers: DEV is a kernel tree whose branch carries the series.
+export-patches:
+	@test -n "$(DEV)" || { echo "usage: make export-patches DEV=<kernel tree>" >&2; exit 2; }
+	@$(S)/export-patches.sh $(DEV)
+
+sync-rust:
+	@test -n "$(DEV)" || { echo "usage: make sync-rust DEV=<kernel tree>" >&2; exit 2; }
+	@$(S)/sync-rust.sh $(DEV)
+
+clean-out:
+	rm -rf out

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Configure the kernel: tinyconfig + Kconfig.fragment, then check that every
+# option of the fragment is in the final .config (Kconfig silently drops
+# options whose dependencies fail; that is an error here).
+# Usage: config-kernel.sh TREE BUILD_DIR [EXTRA_FRAGMENT...]
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+tree=$1 b=$2
+shift 2
+mkdir -p "$b"
+frag=$(mktemp)
+trap 'rm -f "$frag" "$b/.config.prev"' EXIT
+if [ "${SERIES:-series}" = none ]; then
+	sed '/^# --- series ---/,$d' "$TOP/Kconfig.fragment" >"$frag"
+else
+	cp "$TOP/Kconfig.fragment" "$frag"
+fi
+for f in "$@"; do cat "$f" >>"$frag"; done
+
+mk=(make -s -C "$tree" O="$b" ARCH="$ARCH" ${MAKE_LLVM:+LLVM=$MAKE_LLVM})
+"${mk[@]}" rustavailable >/dev/null 2>&1 || {
+	"${mk[@]}" rustavailable || true
+	die "Rust is not available for this tree (see above); run scripts/deps.sh"
+}
+
+[ -f "$b/.config" ] && cp -p "$b/.config" "$b/.config.prev"
+"${mk[@]}" tinyconfig >/dev/null || die "make tinyconfig failed"
+"$tree/scripts/kconfig/merge_config.sh" -m -O "$b" "$b/.config" "$frag" >/dev/null ||
+	die "merge_config.sh failed"
+"${mk[@]}" olddefconfig >/dev/null || die "make olddefconfig failed"
+
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=n) opt=${line%%=*}
+		if grep -q "^$opt=[ym]" "$b/.config"; then
+			log "config: $line wanted, got $(grep "^$opt=" "$b/.config")"
+			bad=1
+		fi ;;
+	CONFIG_*=*)
+		grep -qx "$line" "$b/.config" || {
+			opt=${line%%=*}
+			log "config: $line was dropped (now: $(grep -E "^(# )?${opt}[= ]" "$b/.config" || echo unset))"
+			bad=1
+		} ;;
+	esac
+done <"$frag"
+[ "$bad" -eq 0 ] || die "Kconfig dropped options of the fragment (unmet dependencies); see above"
+
+# Keep the old timestamp when nothing changed, so make does not resync.
+if [ -f "$b/.config.prev" ] && cmp -s "$b/.config" "$b/.config.prev"; then
+	touch -r "$b/.config.prev" "$b/.config"
+fi
+log "config verified: $(grep -c '^CONFIG_.*=[ym]' "$b/.config") options set, all $(grep -c '^CONFIG_' "$frag") of the fragment present"

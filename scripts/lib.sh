@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common helpers for the workbench scripts. Source it; do not run it.
+# shellcheck disable=SC2034  # constants used by the scripts that source this
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export TOP
+
+# Everything downloaded or built lives outside the checkout, keyed by input.
+CACHE=${TCC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bpf-tcc}
+export CACHE
+
+# The pinned base: Debian's linux-source-7.3 (trixie-backports).
+BASE_VERSION=7.3.4
+BASE_DEB_VERSION=7.3.4-1~bpo13+1
+BASE_DEB=linux-source-7.3_${BASE_DEB_VERSION}_all.deb
+BASE_SHA256=703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3
+BASE_SUITE="http://deb.debian.org/debian trixie-backports main"
+
+BINDGEN_VERSION=0.73.2
+VIRTME_NG_VERSION=1.42
+LLVM_VERSION=19
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-$LLVM_VERSION/lib}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+ts() { date +%H:%M:%S; }
+log() { printf '[%s] %s\n' "$(ts)" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "$(ts)" "$*" >&2; exit 1; }
+
+# step NAME CMD...: run a long step with a start/end message and its time.
+step() {
+	local name=$1 t0 rc
+	shift
+	log "$name ..."
+	t0=$(date +%s)
+	if "$@"; then rc=0; else rc=$?; fi
+	if [ "$rc" -ne 0 ]; then
+		die "$name failed (exit $rc)"
+	fi
+	log "$name done in $(( $(date +%s) - t0 ))s"
+}
+
+# Identify the base tree in use: the pinned Debian source or the user's KDIR.
+base_id() {
+	if [ -n "${KDIR:-}" ]; then
+		printf 'kdir-%s\n' "$(printf '%s' "$(realpath "$KDIR")" | sha256sum | cut -c1-12)"
+	else
+		printf 'linux-%s\n' "$BASE_VERSION"
+	fi
+}
+
+ARCH=${ARCH:-x86_64}
+# Work tree (git: base commit + series) and build output, per base and arch.
+# The base and the patched kernel share both: switching between them rewrites
+# and rebuilds only what the series changes.
+tree_dir() { printf '%s/tree/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }
+build_dir() { printf '%s/build/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }

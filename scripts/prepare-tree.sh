@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Make a git tree of the base (one base commit) and `git am` the series from
+# patches/series onto it. SERIES=none leaves the base unpatched.
+# The build tree only has files rewritten when their content changes, so a
+# warm rebuild after touching one patch recompiles only what that patch changes.
+# Prints the path of the tree.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+src=$("$TOP/scripts/fetch-base.sh")
+tree=$(tree_dir)
+scratch=$tree.am
+git_q() { git -c user.name=tcc -c user.email=tcc@localhost -c advice.detachedHead=false "$@"; }
+
+if [ ! -f "$tree/.git/tcc-base-src" ] || [ "$(cat "$tree/.git/tcc-base-src")" != "$src" ]; then
+	log "creating the base git tree in $tree (about a minute)"
+	rm -rf "$tree" "$scratch"
+	mkdir -p "$tree"
+	rsync -a --exclude=/.git --exclude=/.unpacked "$src/" "$tree/" || die "copying $src failed"
+	git_q -C "$tree" init -q
+	git_q -C "$tree" add -A -f
+	git_q -C "$tree" commit -q -m "base: $(base_id)" || die "base commit failed"
+	git_q -C "$tree" tag -f tcc-base >/dev/null
+	printf '%s\n' "$src" >"$tree/.git/tcc-base-src"
+fi
+
+target=tcc-base
+if [ "${SERIES:-series}" != none ]; then
+	[ -f "$TOP/patches/series" ] || die "patches/series not found"
+	if [ ! -d "$scratch" ]; then
+		git_q -C "$tree" worktree prune
+		git_q -C "$tree" worktree add -q --detach "$scratch" tcc-base ||
+			die "git worktree add failed"
+	fi
+	git_q -C "$scratch" am --abort >/dev/null 2>&1 || true
+	git_q -C "$scratch" checkout -q -f --detach tcc-base
+	git_q -C "$scratch" clean -q -fdx
+	n=0
+	while read -r p; do
+		case "$p" in ''|'#'*) continue ;; esac
+		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
+		n=$((n + 1))
+		if ! out=$(git_q -C "$scratch" am -q "$TOP/patches/$p" 2>&1); then
+			printf '%s\n' "$out" >&2
+			hunk=$(printf '%s\n' "$out" | sed -n 's/^error: patch failed: //p' | head -1)
+			git_q -C "$scratch" am --abort >/dev/null 2>&1 || true
+			die "patch $n ($p) does not apply to $(base_id)${hunk:+: hunk at $hunk}"
+		fi
+	done <"$TOP/patches/series"
+	target=$(git -C "$scratch" rev-parse HEAD)
+	log "applied $n patches to $(base_id)"
+fi
+git_q -C "$tree" checkout -q -f --detach "$target" || die "checkout of $target failed"
+printf '%s\n' "$tree"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the built kernel and run test_bpf.ko (all suites) with the JIT and
+# the cache on, with the JIT and the cache off, and with the interpreter.
+# Fails on any failed test, a kernel splat, or a guest that does not return.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+b=$(build_dir)
+ko=$b/lib/test_bpf.ko
+[ -f "$ko" ] || die "no $ko: run 'make build' first"
+read -r -a passes <<<"${TEST_BPF_PASSES:-jit legacy interp}"
+OUT=${OUT:-$TOP/out}
+res=$OUT/test_bpf-${SERIES:-series}
+rm -rf "$res"
+mkdir -p "$res"
+export OUT
+rc=0
+"$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$res" -- \
+	"$TOP/selftests/guest/test_bpf.sh" "$res" "$ko" "${passes[@]}" || rc=$?
+console=$(cat "$OUT/last-console" 2>/dev/null || true)
+[ -f "$res/dmesg.txt" ] || die "the guest wrote no kernel log (exit $rc); console: ${console:-none}"
+cp "$console" "$res/console.log"
+if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
+	"$res/dmesg.txt" "$res/console.log" "${passes[@]}"; then
+	die "test_bpf failed; kernel log: $res/dmesg.txt"
+fi
+[ "$rc" -eq 0 ] || die "guest test script exited $rc"

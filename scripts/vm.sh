@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the last built kernel under virtme-ng with the host's root file
+# system and run a command in the guest as root; returns its exit code.
+# Usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] -- CMD...
+# The guest's console is kept in $OUT/console-<stamp>.log.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+cpus=${VM_CPUS:-2} tmo=${VM_TIMEOUT:-600} rwdirs=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--cpus) cpus=$2; shift 2 ;;
+	--timeout) tmo=$2; shift 2 ;;
+	--rwdir) rwdirs+=(--rwdir "$2"); shift 2 ;;
+	--) shift; break ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || die "usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] -- CMD..."
+
+b=$(build_dir)
+img=$b/arch/x86/boot/bzImage
+[ -f "$img" ] || die "no kernel at $img: run 'make build' first"
+OUT=${OUT:-$TOP/out}
+mkdir -p "$OUT"
+
+# KVM only where a bounded probe boots a guest; TCG otherwise (the machines
+# this project is developed on have /dev/kvm, but a guest hangs under it).
+accel() {
+	case "${VM_ACCEL:-auto}" in
+	kvm) echo kvm; return ;;
+	tcg) echo tcg; return ;;
+	esac
+	if [ ! -w /dev/kvm ]; then echo tcg; return; fi
+	local key probe
+	key=$(printf '%s %s' "$(uname -r)" "$(qemu-system-x86_64 --version | head -1)" | sha256sum | cut -c1-16)
+	probe=$CACHE/kvm-probe-$key
+	if [ ! -f "$probe" ]; then
+		log "probing KVM with a bounded boot (60 s at most)"
+		if timeout -k 5 60 vng --run "$img" --user root --append root=/dev/root \
+			--exec true </dev/null >"$OUT/kvm-probe.log" 2>&1; then
+			echo kvm >"$probe"
+		else
+			echo tcg >"$probe"
+		fi
+	fi
+	cat "$probe"
+}
+a=$(accel)
+kvm_opt=()
+[ "$a" = tcg ] && kvm_opt=(--disable-kvm)
+
+console=$OUT/console-$(date +%Y%m%d-%H%M%S).log
+log "booting $(basename "$img") from $b under virtme-ng (accel: $a, $cpus vCPUs, timeout ${tmo}s)"
+t0=$(date +%s)
+rc=0
+timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
+	--user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
+	</dev/null >"$console" 2>&1 || rc=$?
+log "guest ran for $(( $(date +%s) - t0 ))s, exit $rc; console: $console"
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	tail -20 "$console" >&2
+	die "guest did not come back within ${tmo}s (hang, or it could not power off); console kept at $console"
+fi
+printf '%s\n' "$console" >"$OUT/last-console"
+exit "$rc"
