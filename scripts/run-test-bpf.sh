@@ -16,6 +16,8 @@ res=$OUT/test_bpf-${SERIES:-series}
 rm -rf "$res"
 mkdir -p "$res"
 export OUT
+gcc -O2 -Wall -Wextra -Werror -o "$res/tailcall_cache" "$TOP/selftests/tailcall_cache.c" ||
+	die "building selftests/tailcall_cache.c failed"
 rc=0
 "$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$res" -- \
 	"$TOP/selftests/guest/test_bpf.sh" "$res" "$ko" "${passes[@]}" || rc=$?
@@ -26,4 +28,8 @@ if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
 	"$res/dmesg.txt" "$res/console.log" "${passes[@]}"; then
 	die "test_bpf failed; kernel log: $res/dmesg.txt"
 fi
+tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
+[ -n "$tc" ] || die "tailcall_cache did not finish in the guest; see $res/tailcall_cache.txt"
+grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true
+echo "$tc"
 [ "$rc" -eq 0 ] || die "guest test script exited $rc"

@@ -59,14 +59,18 @@ if [ "$rc" -eq 0 ]; then
 	f=$(sed -n 's/^test_bpf total: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/test_bpf.log")
 	[ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
 	record "test_bpf (VM)" "${p:-0}" "${f:-1}"
+	p=$(sed -n 's/^tailcall_cache: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$OUT/test_bpf.log")
+	f=$(sed -n 's/^tailcall_cache: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/test_bpf.log")
+	record "tailcall_cache (VM)" "${p:-0}" "${f:-1}"
 else
 	record "kernel build" 0 1
 	record "test_bpf (VM)" 0 1
+	record "tailcall_cache (VM)" 0 1
 fi
 
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
-grep -h -E '^test_bpf.*: [0-9]+ passed' "$OUT/test_bpf.log" 2>/dev/null || true
+grep -h -E '^(test_bpf|tailcall_cache).*: [0-9]+ passed' "$OUT/test_bpf.log" 2>/dev/null || true
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

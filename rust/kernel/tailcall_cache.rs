@@ -14,6 +14,8 @@
 
 use core::ptr;
 use core::slice;
+use kernel::bindings;
+use kernel::error::code::ERANGE;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{ordering::Full, ordering::Relaxed, Atomic};
@@ -155,7 +157,7 @@ pub unsafe extern "C" fn bpf_tcc_cache_disp32(
             unsafe { *disp = d };
             0
         }
-        None => -(bindings::ERANGE as c_int),
+        None => ERANGE.to_errno(),
     }
 }
 

@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs in the guest: load test_bpf.ko once per pass and keep the kernel log.
 # Usage: test_bpf.sh OUT_DIR TEST_BPF_KO PASS...
-# A pass is jit (JIT, cache on), legacy (JIT, kernel.bpf_tailcall_cache=0)
-# or interp (interpreter). Exit status: number of passes that failed.
+# A pass is jit (JIT, cache on, all suites), legacy (JIT,
+# kernel.bpf_tailcall_cache=0, test_tail_calls only: the other suites have no
+# tail calls and do not depend on the switch) or interp (interpreter, all
+# suites). Then, if OUT_DIR/tailcall_cache exists (built on
+# the host from selftests/tailcall_cache.c), it runs with the JIT on and its
+# output goes to OUT_DIR/tailcall_cache.txt.
+# Exit status: number of passes or programs that failed.
 set -uo pipefail
 
 out=$1 ko=$2
@@ -12,10 +17,10 @@ fail=0
 kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
 
 for pass in "$@"; do
-	jit=1 cache=1
+	jit=1 cache=1 args=()
 	case "$pass" in
 	jit) ;;
-	legacy) cache=0 ;;
+	legacy) cache=0 args=(test_suite=test_tail_calls) ;;
 	interp) jit=0 ;;
 	*) echo "unknown pass $pass" >&2; exit 100 ;;
 	esac
@@ -30,7 +35,7 @@ for pass in "$@"; do
 		continue
 	fi
 	kmsg "pass $pass: begin"
-	if insmod "$ko"; then
+	if insmod "$ko" "${args[@]}"; then
 		rmmod test_bpf
 		kmsg "pass $pass: end rc=0"
 	else
@@ -39,5 +44,10 @@ for pass in "$@"; do
 	fi
 done
 echo 1 >/proc/sys/net/core/bpf_jit_enable
+if [ -x "$out/tailcall_cache" ]; then
+	kmsg "tailcall_cache: begin"
+	"$out/tailcall_cache" >"$out/tailcall_cache.txt" 2>&1 || fail=$((fail + 1))
+	kmsg "tailcall_cache: end"
+fi
 dmesg >"$out/dmesg.txt"
 exit "$fail"

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tail calls through the prog-array target cache, checked from user space
+ * in the guest with raw bpf(2) calls (no libbpf):
+ *
+ *  - behaviour of static-map, poisoned-map (legacy) and constant-key
+ *    (direct) call sites for max_entries 1, 5 and 8: a populated slot
+ *    jumps, an empty slot, index max_entries and 0xffffffff fall through,
+ *    and after update, replace and delete the next call sees the new state;
+ *  - the JITed image of a static-map site has no load of map.max_entries
+ *    and no load of prog->bpf_func with kernel.bpf_tailcall_cache=1, and
+ *    the legacy sequence with =0 (x86-64 encodings).
+ *
+ * Prints one line per check and "tailcall_cache: N passed, M failed".
+ */
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), \
+			     .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV64_IMM(d, i)	INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV64_REG(d, s)	INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define JEQ_IMM(d, i, o) INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
+#define JA(o)		INSN(BPF_JMP | BPF_JA, 0, 0, o, 0)
+#define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define LD_MAP(d, fd)	INSN(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), \
+			INSN(0, 0, 0, 0, 0)
+
+#define FALLTHROUGH 0xff
+#define CB0 offsetof(struct __sk_buff, cb[0])
+#define CB1 offsetof(struct __sk_buff, cb[1])
+
+static int passed, failed;
+
+__attribute__((format(printf, 2, 3)))
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int map_create(unsigned int max_entries)
+{
+	union bpf_attr a = {
+		.map_type = BPF_MAP_TYPE_PROG_ARRAY,
+		.key_size = 4, .value_size = 4, .max_entries = max_entries,
+	};
+
+	return sys_bpf(BPF_MAP_CREATE, &a);
+}
+
+static char log_buf[65536];
+
+static int prog_load(const struct bpf_insn *insns, size_t n)
+{
+	union bpf_attr a = {
+		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+		.insns = (uintptr_t)insns, .insn_cnt = n,
+		.license = (uintptr_t)"GPL",
+		.log_buf = (uintptr_t)log_buf, .log_size = sizeof(log_buf), .log_level = 1,
+	};
+	int fd = sys_bpf(BPF_PROG_LOAD, &a);
+
+	if (fd < 0)
+		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log_buf);
+	return fd;
+}
+
+static int map_update(int map, unsigned int key, int prog)
+{
+	union bpf_attr a = {
+		.map_fd = map, .key = (uintptr_t)&key, .value = (uintptr_t)&prog,
+	};
+
+	return sys_bpf(BPF_MAP_UPDATE_ELEM, &a);
+}
+
+static int map_delete(int map, unsigned int key)
+{
+	union bpf_attr a = { .map_fd = map, .key = (uintptr_t)&key };
+
+	return sys_bpf(BPF_MAP_DELETE_ELEM, &a);
+}
+
+/* Run prog once with cb[0] = key and cb[1] = sel; returns retval or -errno. */
+static long run(int prog, unsigned int key, unsigned int sel)
+{
+	struct __sk_buff ctx = { 0 };
+	unsigned char data[64] = { 0 };
+	union bpf_attr a = { 0 };
+
+	ctx.cb[0] = key;
+	ctx.cb[1] = sel;
+	a.test.prog_fd = prog;
+	a.test.data_in = (uintptr_t)data;
+	a.test.data_size_in = sizeof(data);
+	a.test.ctx_in = (uintptr_t)&ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	a.test.repeat = 1;
+	if (sys_bpf(BPF_PROG_TEST_RUN, &a))
+		return -errno;
+	return a.test.retval;
+}
+
+static int target(unsigned int ret)
+{
+	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, ret), EXIT() };
+
+	return prog_load(insns, ARRAY_SIZE(insns));
+}
+
+/* Static-map site: the map is known, the key comes from cb[0]. */
+static int caller_static(int map)
+{
+	struct bpf_insn insns[] = {
+		LDX_W(BPF_REG_3, BPF_REG_1, CB0),
+		LD_MAP(BPF_REG_2, map),
+		CALL(BPF_FUNC_tail_call),
+		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
+		EXIT(),
+	};
+
+	return prog_load(insns, ARRAY_SIZE(insns));
+}
+
+/* Poisoned site: the map depends on cb[1], so the JIT keeps the legacy sequence. */
+static int caller_poisoned(int map, int other)
+{
+	struct bpf_insn insns[] = {
+		LDX_W(BPF_REG_3, BPF_REG_1, CB0),
+		LDX_W(BPF_REG_4, BPF_REG_1, CB1),
+		LD_MAP(BPF_REG_2, map),
+		JEQ_IMM(BPF_REG_4, 0, 2),
+		LD_MAP(BPF_REG_2, other),
+		CALL(BPF_FUNC_tail_call),
+		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
+		EXIT(),
+	};
+
+	return prog_load(insns, ARRAY_SIZE(insns));
+}
+
+/* Direct site: constant key, patched jump. */
+static int caller_direct(int map, int key)
+{
+	struct bpf_insn insns[] = {
+		MOV64_IMM(BPF_REG_3, key),
+		LD_MAP(BPF_REG_2, map),
+		CALL(BPF_FUNC_tail_call),
+		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
+		EXIT(),
+	};
+
+	return prog_load(insns, ARRAY_SIZE(insns));
+}
+
+static int set_cache_sysctl(int on)
+{
+	FILE *f = fopen("/proc/sys/kernel/bpf_tailcall_cache", "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", on);
+	return fclose(f);
+}
+
+static size_t jited_image(int prog, unsigned char *buf, size_t len)
+{
+	struct bpf_prog_info info = { 0 };
+	union bpf_attr a = { 0 };
+
+	info.jited_prog_len = len;
+	info.jited_prog_insns = (uintptr_t)buf;
+	a.info.bpf_fd = prog;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a))
+		return 0;
+	return info.jited_prog_len < len ? info.jited_prog_len : len;
+}
+
+static int count(const unsigned char *img, size_t n, const unsigned char *pat, size_t plen)
+{
+	int c = 0;
+
+	for (size_t i = 0; i + plen <= n; i++)
+		c += !memcmp(img + i, pat, plen);
+	return c;
+}
+
+/* x86-64 encodings emitted by the tail-call sequences */
+static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi + off8], edx */
+static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
+static const unsigned char load_ptrs_idx[] = { 0x48, 0x8b, 0x8c, 0xd6 };	/* mov rcx, [rsi+rdx*8+d32] */
+
+static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+{
+	static unsigned char img[8192];
+	unsigned char cmp_imm[6] = { 0x81, 0xfa };	/* cmp edx, imm32 */
+	size_t n = jited_image(prog, img, sizeof(img));
+	int cmp_mem, bpf_func, cmp_i, ptrs;
+
+	memcpy(cmp_imm + 2, &max_entries, 4);
+	cmp_mem = count(img, n, cmp_max_entries_mem, sizeof(cmp_max_entries_mem));
+	bpf_func = count(img, n, load_bpf_func, sizeof(load_bpf_func));
+	cmp_i = count(img, n, cmp_imm, sizeof(cmp_imm));
+	ptrs = count(img, n, load_ptrs_idx, sizeof(load_ptrs_idx));
+	printf("  %s: %zu bytes, cmp [rsi+off],edx x%d, mov rcx,[rcx+off] x%d, cmp edx,%u x%d, mov rcx,[rsi+rdx*8+disp] x%d\n",
+	       what, n, cmp_mem, bpf_func, max_entries, cmp_i, ptrs);
+	if (want_static)
+		check(n && !cmp_mem && !bpf_func && cmp_i == 1 && ptrs == 1,
+		      "%s: JIT image has the cache sequence (no max_entries, no bpf_func load)", what);
+	else
+		check(n && cmp_mem == 1 && bpf_func == 1 && ptrs == 1,
+		      "%s: JIT image has the legacy sequence", what);
+}
+
+static void behaviour(unsigned int max_entries, int cache)
+{
+	int map = map_create(max_entries), other = map_create(max_entries);
+	int t[3], st, po, di;
+	unsigned int last = max_entries - 1;
+	char tag[64];
+
+	snprintf(tag, sizeof(tag), "max_entries=%u cache=%d", max_entries, cache);
+	if (map < 0 || other < 0) {
+		check(0, "%s: map create: %s", tag, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		t[i] = target(100 + i);
+	st = caller_static(map);
+	po = caller_poisoned(map, other);
+	di = caller_direct(map, last);
+	if (t[0] < 0 || t[1] < 0 || t[2] < 0 || st < 0 || po < 0 || di < 0) {
+		check(0, "%s: program load failed", tag);
+		return;
+	}
+	if (max_entries == 5) {
+		check_image(cache > 0 ? "static site, cache on" : "static site, cache off",
+			    st, max_entries, cache > 0);
+		check_image("poisoned site", po, max_entries, 0);
+	}
+
+	/* empty array */
+	check(run(st, 0, 0) == FALLTHROUGH && run(po, 0, 0) == FALLTHROUGH &&
+	      run(di, 0, 0) == FALLTHROUGH, "%s: empty slot falls through", tag);
+
+	/* update */
+	map_update(map, last, t[0]);
+	map_update(other, last, t[2]);
+	check(run(st, last, 0) == 100 && run(po, last, 0) == 100 &&
+	      run(po, last, 1) == 102 && run(di, 0, 0) == 100,
+	      "%s: update: every site jumps to slot %u", tag, last);
+	check(run(st, max_entries, 0) == FALLTHROUGH &&
+	      run(po, max_entries, 0) == FALLTHROUGH,
+	      "%s: index max_entries falls through", tag);
+	check(run(st, 0xffffffffu, 0) == FALLTHROUGH &&
+	      run(po, 0xffffffffu, 0) == FALLTHROUGH,
+	      "%s: index 0xffffffff falls through", tag);
+	if (last)
+		check(run(st, 0, 0) == FALLTHROUGH, "%s: other slot still empty", tag);
+
+	/* replace */
+	map_update(map, last, t[1]);
+	check(run(st, last, 0) == 101 && run(po, last, 0) == 101 && run(di, 0, 0) == 101,
+	      "%s: replace: every site sees the new program", tag);
+
+	/* delete */
+	map_delete(map, last);
+	check(run(st, last, 0) == FALLTHROUGH && run(po, last, 0) == FALLTHROUGH &&
+	      run(di, 0, 0) == FALLTHROUGH, "%s: delete: every site falls through", tag);
+
+	/* refill, then drop the last user reference: the deferred clear empties it */
+	map_update(map, last, t[0]);
+	close(map);
+	close(other);
+	usleep(200 * 1000);
+	check(run(st, last, 0) == FALLTHROUGH && run(di, 0, 0) == FALLTHROUGH,
+	      "%s: clear after the last map fd is closed: sites fall through", tag);
+
+	for (int i = 0; i < 3; i++)
+		close(t[i]);
+	close(st);
+	close(po);
+	close(di);
+}
+
+int main(void)
+{
+	static const unsigned int sizes[] = { 1, 5, 8 };
+	int have_sysctl = set_cache_sysctl(1) == 0;
+
+	if (!have_sysctl)
+		printf("note: no kernel.bpf_tailcall_cache; testing behaviour only\n");
+	for (int cache = 1; cache >= 0; cache--) {
+		if (have_sysctl && set_cache_sysctl(cache)) {
+			check(0, "set kernel.bpf_tailcall_cache=%d", cache);
+			continue;
+		}
+		if (!have_sysctl && !cache)
+			break;
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+			behaviour(sizes[i], have_sysctl ? cache : -1);
+	}
+	if (have_sysctl)
+		set_cache_sysctl(1);
+	printf("tailcall_cache: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
