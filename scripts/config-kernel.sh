@@ -14,9 +14,9 @@ mkdir -p "$b"
 frag=$(mktemp)
 trap 'rm -f "$frag" "$b/.config.prev"' EXIT
 if [ "${SERIES:-series}" = none ]; then
-	sed '/^# --- series ---/,$d' "$TOP/Kconfig.fragment" >"$frag"
+	sed '/^# --- series ---/,$d' "${TCC_FRAGMENT:-$TOP/Kconfig.fragment}" >"$frag"
 else
-	cp "$TOP/Kconfig.fragment" "$frag"
+	cp "${TCC_FRAGMENT:-$TOP/Kconfig.fragment}" "$frag"
 fi
 for f in "$@"; do cat "$f" >>"$frag"; done
 

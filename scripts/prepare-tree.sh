@@ -28,7 +28,8 @@ fi
 
 target=tcc-base
 if [ "${SERIES:-series}" != none ]; then
-	[ -f "$TOP/patches/series" ] || die "patches/series not found"
+	series_file=${TCC_SERIES_FILE:-$TOP/patches/series}
+	[ -f "$series_file" ] || die "$series_file not found"
 	if [ ! -d "$scratch" ]; then
 		git_q -C "$tree" worktree prune
 		git_q -C "$tree" worktree add -q --detach "$scratch" tcc-base ||
@@ -48,7 +49,7 @@ if [ "${SERIES:-series}" != none ]; then
 			git_q -C "$scratch" am --abort >/dev/null 2>&1 || true
 			die "patch $n ($p) does not apply to $(base_id)${hunk:+: hunk at $hunk}"
 		fi
-	done <"$TOP/patches/series"
+	done <"$series_file"
 	target=$(git -C "$scratch" rev-parse HEAD)
 	log "applied $n patches to $(base_id)"
 fi

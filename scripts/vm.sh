@@ -57,7 +57,7 @@ log "booting $(basename "$img") from $b under virtme-ng (accel: $a, $cpus vCPUs,
 t0=$(date +%s)
 rc=0
 timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
-	--user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
+	--verbose --user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
 	</dev/null >"$console" 2>&1 || rc=$?
 log "guest ran for $(( $(date +%s) - t0 ))s, exit $rc; console: $console"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

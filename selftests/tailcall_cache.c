@@ -218,6 +218,27 @@ static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi +
 static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
 static const unsigned char load_ptrs_idx[] = { 0x48, 0x8b, 0x8c, 0xd6 };	/* mov rcx, [rsi+rdx*8+d32] */
 
+/* With TCC_IMG_DIR set, keep each checked image for the host to disassemble. */
+static void save_image(const char *what, const unsigned char *img, size_t n)
+{
+	const char *dir = getenv("TCC_IMG_DIR");
+	char path[512], name[128];
+	FILE *f;
+	size_t i;
+
+	if (!dir)
+		return;
+	for (i = 0; what[i] && i < sizeof(name) - 1; i++)
+		name[i] = (what[i] == ' ' || what[i] == ',') ? '_' : what[i];
+	name[i] = 0;
+	snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fwrite(img, 1, n, f);
+	fclose(f);
+}
+
 static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
 {
 	static unsigned char img[8192];
@@ -226,6 +247,7 @@ static void check_image(const char *what, int prog, unsigned int max_entries, in
 	int cmp_mem, bpf_func, cmp_i, ptrs;
 
 	memcpy(cmp_imm + 2, &max_entries, 4);
+	save_image(what, img, n);
 	cmp_mem = count(img, n, cmp_max_entries_mem, sizeof(cmp_max_entries_mem));
 	bpf_func = count(img, n, load_bpf_func, sizeof(load_bpf_func));
 	cmp_i = count(img, n, cmp_imm, sizeof(cmp_imm));

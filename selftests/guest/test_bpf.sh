@@ -46,7 +46,7 @@ done
 echo 1 >/proc/sys/net/core/bpf_jit_enable
 if [ -x "$out/tailcall_cache" ]; then
 	kmsg "tailcall_cache: begin"
-	"$out/tailcall_cache" >"$out/tailcall_cache.txt" 2>&1 || fail=$((fail + 1))
+	TCC_IMG_DIR=$out "$out/tailcall_cache" >"$out/tailcall_cache.txt" 2>&1 || fail=$((fail + 1))
 	kmsg "tailcall_cache: end"
 fi
 dmesg >"$out/dmesg.txt"
