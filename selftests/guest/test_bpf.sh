@@ -15,6 +15,11 @@ out=$1 ko=$2
 shift 2
 fail=0
 kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
+# Move the kernel log to OUT_DIR after each step, so the ring buffer never
+# drops a line between two reads.
+drain() { dmesg -c >>"$out/dmesg.txt"; }
+: >"$out/dmesg.txt"
+drain
 
 for pass in "$@"; do
 	jit=1 cache=1 args=()
@@ -42,6 +47,7 @@ for pass in "$@"; do
 		kmsg "pass $pass: end rc=1"
 		fail=$((fail + 1))
 	fi
+	drain
 done
 echo 1 >/proc/sys/net/core/bpf_jit_enable
 if [ -x "$out/tailcall_cache" ]; then
@@ -49,5 +55,5 @@ if [ -x "$out/tailcall_cache" ]; then
 	TCC_IMG_DIR=$out "$out/tailcall_cache" >"$out/tailcall_cache.txt" 2>&1 || fail=$((fail + 1))
 	kmsg "tailcall_cache: end"
 fi
-dmesg >"$out/dmesg.txt"
+drain
 exit "$fail"
