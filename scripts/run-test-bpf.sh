@@ -32,4 +32,6 @@ tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cac
 [ -n "$tc" ] || die "tailcall_cache did not finish in the guest; see $res/tailcall_cache.txt"
 grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true
 echo "$tc"
+"$TOP/scripts/jit-loads.py" --json "$res/jit-loads.json" "$res" ||
+	die "no tail-call sequence found in the JITed images in $res"
 [ "$rc" -eq 0 ] || die "guest test script exited $rc"
