@@ -46,7 +46,14 @@ if ! vng --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
 fi
 command -v vng >/dev/null || die "vng not on PATH after installing virtme-ng"
 
-for t in ccache pahole bindgen "clang-$LLVM_VERSION" qemu-system-x86_64 udevadm; do
+# checkpatch.pl runs scripts/spdxcheck.py, which needs ply.
+if ! python3 -c 'import ply' 2>/dev/null; then
+	log "installing ply from PyPI (for checkpatch's SPDX check)"
+	python3 -m pip install --quiet --root-user-action=ignore ply ||
+		die "pip install ply failed"
+fi
+
+for t in ccache pahole bindgen "clang-$LLVM_VERSION" qemu-system-x86_64 udevadm objdump gcc bc; do
 	command -v "$t" >/dev/null || die "required tool '$t' not found after install"
 done
 log "dependencies present: $(bindgen --version), $(vng --version 2>&1 | head -1), pahole $(pahole --version)"
