@@ -6,6 +6,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+lock_build
 tree=$("$TOP/scripts/prepare-tree.sh")
 b=$(build_dir)
 step "configuring $(base_id) (${SERIES:-series}) in $b" \

@@ -19,7 +19,7 @@ BASE_SUITE="http://deb.debian.org/debian trixie-backports main"
 
 BINDGEN_VERSION=0.73.2
 VIRTME_NG_VERSION=1.42
-LLVM_VERSION=19
+LLVM_VERSION=${LLVM_VERSION:-19}
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-$LLVM_VERSION/lib}
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -55,3 +55,16 @@ ARCH=${ARCH:-x86_64}
 # and rebuilds only what the series changes.
 tree_dir() { printf '%s/tree/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }
 build_dir() { printf '%s/build/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }
+
+# Serialise users of one tree + build directory: a build rewrites the kernel
+# and test_bpf.ko that a running guest reads. Waits for the holder.
+lock_build() {
+	[ -n "${TCC_LOCKED:-}" ] && return 0
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/$(base_id)-$ARCH.lock"
+	if ! flock -n 9; then
+		log "waiting for another build or guest using $(build_dir)"
+		flock 9
+	fi
+	export TCC_LOCKED=1
+}

@@ -41,9 +41,10 @@ if [ "${SERIES:-series}" != none ]; then
 	n=0
 	while read -r p; do
 		case "$p" in ''|'#'*) continue ;; esac
-		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
+		case "$p" in /*) f=$p ;; *) f=$TOP/patches/$p ;; esac
+		[ -f "$f" ] || die "$series_file names $p, which does not exist"
 		n=$((n + 1))
-		if ! out=$(git_q -C "$scratch" am -q "$TOP/patches/$p" 2>&1); then
+		if ! out=$(git_q -C "$scratch" am -q "$f" 2>&1); then
 			printf '%s\n' "$out" >&2
 			hunk=$(printf '%s\n' "$out" | sed -n 's/^error: patch failed: //p' | head -1)
 			git_q -C "$scratch" am --abort >/dev/null 2>&1 || true

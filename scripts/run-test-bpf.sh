@@ -7,6 +7,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+lock_build
 b=$(build_dir)
 ko=$b/lib/test_bpf.ko
 [ -f "$ko" ] || die "no $ko: run 'make build' first"

@@ -68,6 +68,13 @@ else
 	record "tailcall_cache (VM)" 0 1
 fi
 
+rc=0
+suite "bad input" "$OUT/bad-input.log" "$TOP/scripts/check-bad-input.sh" || rc=$?
+p=$(sed -n 's/^bad input: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$OUT/bad-input.log")
+f=$(sed -n 's/^bad input: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/bad-input.log")
+[ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
+record "bad input refused" "${p:-0}" "${f:-1}"
+
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
 grep -h -E '^(test_bpf|tailcall_cache).*: [0-9]+ passed' "$OUT/test_bpf.log" 2>/dev/null || true

@@ -20,6 +20,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] -- CMD..."
 
+lock_build
 b=$(build_dir)
 img=$b/arch/x86/boot/bzImage
 [ -f "$img" ] || die "no kernel at $img: run 'make build' first"
