@@ -55,7 +55,10 @@ unsafe fn cache<'a>(ptrs: *mut *mut c_void, l: &Layout) -> &'a [Atomic<*mut c_vo
     // entries go through atomics, so there is no data race.
     unsafe {
         let base = ptrs.add(l.cache_base() as usize);
-        slice::from_raw_parts(base.cast::<Atomic<*mut c_void>>(), l.alloc_entries() as usize)
+        slice::from_raw_parts(
+            base.cast::<Atomic<*mut c_void>>(),
+            l.alloc_entries() as usize,
+        )
     }
 }
 
@@ -98,16 +101,23 @@ pub unsafe extern "C" fn bpf_tcc_publish(
     bpf_func: *const c_void,
     prologue_offset: u32,
 ) -> c_int {
-    let run = || -> Result<(), Error> {
-        let l = layout(max_entries, index_mask)?;
-        let target =
-            tailcall_cache_core::jump_target(bpf_func.expose_provenance() as u64, prologue_offset)?;
-        // SAFETY: Guaranteed by the caller.
-        let cache = unsafe { cache(ptrs, &l) };
-        tailcall_cache_core::publish(&l, cache, key, target).map(|_| ())
+    let l = match layout(max_entries, index_mask) {
+        Ok(l) => l,
+        Err(e) => return e.to_errno(),
     };
-    match run() {
-        Ok(()) => 0,
+    // SAFETY: Guaranteed by the caller.
+    let cache = unsafe { cache(ptrs, &l) };
+    // A target that cannot be computed must not leave the old one behind:
+    // the caller puts the old program whatever this returns.
+    let (target, err) = match tailcall_cache_core::jump_target(
+        bpf_func.expose_provenance() as u64,
+        prologue_offset,
+    ) {
+        Ok(t) => (t, 0),
+        Err(e) => (0, e.to_errno()),
+    };
+    match tailcall_cache_core::publish(&l, cache, key, target) {
+        Ok(_) => err,
         Err(e) => e.to_errno(),
     }
 }
@@ -163,8 +173,14 @@ pub unsafe extern "C" fn bpf_tcc_cache_disp32(
 
 /// Returns the `imm` of a tail call through `used_maps[map_index]`, or 0
 /// (the legacy sequence) when the index does not fit the encoding.
+///
+/// # Safety
+///
+/// Always safe to call. It is `unsafe` only because `#[export]` compares it
+/// with the `unsafe` declaration bindgen makes, which rustc before 1.93
+/// refuses for a safe function.
 #[export]
-pub extern "C" fn bpf_tcc_encode_static(map_index: u32) -> i32 {
+pub unsafe extern "C" fn bpf_tcc_encode_static(map_index: u32) -> i32 {
     tailcall_cache_core::encode_static(map_index)
 }
 
