@@ -38,10 +38,24 @@ else
 	record shellcheck 0 1
 fi
 
-if suite checkpatch "$OUT/checkpatch.log" "$TOP/scripts/check-patches.sh"; then :; fi
-read -r p f < <(sed -n 's/^checkpatch: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$OUT/checkpatch.log" | tail -1; echo "0 1")
-record "checkpatch --strict (patches)" "${p:-0}" "${f:-1}"
+# counted NAME LOG PREFIX RC: record the last "PREFIX N passed, M failed"
+# line of LOG; a suite that exited non-zero counts one more failure, and a
+# suite that printed no such line counts as failed.
+counted() {
+	local name=$1 logf=$2 prefix=$3 rc=$4 line p=0 f=1
+	line=$(grep -E "^$prefix [0-9]+ passed, [0-9]+ failed$" "$logf" 2>/dev/null | tail -1 || true)
+	if [ -n "$line" ]; then
+		read -r p f < <(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$line")
+		[ "$rc" -eq 0 ] || f=$((f + 1))
+	fi
+	record "$name" "$p" "$f"
+}
 
+rc=0
+suite checkpatch "$OUT/checkpatch.log" "$TOP/scripts/check-patches.sh" || rc=$?
+counted "checkpatch --strict (patches)" "$OUT/checkpatch.log" "checkpatch:" "$rc"
+
+# cargo prints one "test result" line per test binary: add them up.
 rc=0
 suite "rust host tests" "$OUT/rust.log" "$TOP/scripts/rust-test.sh" || rc=$?
 p=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$OUT/rust.log" | paste -sd+ | bc)
@@ -55,13 +69,8 @@ if [ "$rc" -eq 0 ]; then
 	record "kernel build" 1 0
 	rc=0
 	suite "test_bpf in the VM" "$OUT/test_bpf.log" "$TOP/scripts/run-test-bpf.sh" || rc=$?
-	p=$(sed -n 's/^test_bpf total: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$OUT/test_bpf.log")
-	f=$(sed -n 's/^test_bpf total: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/test_bpf.log")
-	[ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
-	record "test_bpf (VM)" "${p:-0}" "${f:-1}"
-	p=$(sed -n 's/^tailcall_cache: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$OUT/test_bpf.log")
-	f=$(sed -n 's/^tailcall_cache: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/test_bpf.log")
-	record "tailcall_cache (VM)" "${p:-0}" "${f:-1}"
+	counted "test_bpf (VM)" "$OUT/test_bpf.log" "test_bpf total:" "$rc"
+	counted "tailcall_cache (VM)" "$OUT/test_bpf.log" "tailcall_cache:" 0
 else
 	record "kernel build" 0 1
 	record "test_bpf (VM)" 0 1
@@ -70,10 +79,7 @@ fi
 
 rc=0
 suite "bad input" "$OUT/bad-input.log" "$TOP/scripts/check-bad-input.sh" || rc=$?
-p=$(sed -n 's/^bad input: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$OUT/bad-input.log")
-f=$(sed -n 's/^bad input: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$OUT/bad-input.log")
-[ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
-record "bad input refused" "${p:-0}" "${f:-1}"
+counted "bad input refused" "$OUT/bad-input.log" "bad input:" "$rc"
 
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
