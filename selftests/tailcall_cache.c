@@ -40,6 +40,11 @@
 #define FALLTHROUGH 0xff
 #define CB0 offsetof(struct __sk_buff, cb[0])
 #define CB1 offsetof(struct __sk_buff, cb[1])
+#define CB2 offsetof(struct __sk_buff, cb[2])
+#define STX_W(d, s, o)	INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
+#define ADD64_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define CALL_REL(off)	INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, off)
+#define MAX_TAIL_CALL_CNT 33
 
 static int passed, failed;
 
@@ -333,6 +338,76 @@ static void behaviour(unsigned int max_entries, int cache)
 	close(di);
 }
 
+/*
+ * The 33-call limit through a static site: a program that counts its runs
+ * in cb[2] and tail calls itself runs 1 + MAX_TAIL_CALL_CNT times.
+ */
+static void limit(int cache)
+{
+	int map = map_create(4), prog;
+	struct bpf_insn insns[] = {
+		MOV64_REG(BPF_REG_6, BPF_REG_1),
+		LDX_W(BPF_REG_2, BPF_REG_6, CB2),
+		ADD64_IMM(BPF_REG_2, 1),
+		STX_W(BPF_REG_6, BPF_REG_2, CB2),
+		LDX_W(BPF_REG_3, BPF_REG_6, CB0),
+		LD_MAP(BPF_REG_2, map),
+		CALL(BPF_FUNC_tail_call),
+		LDX_W(BPF_REG_0, BPF_REG_6, CB2),
+		EXIT(),
+	};
+	long r;
+
+	prog = prog_load(insns, ARRAY_SIZE(insns));
+	if (map < 0 || prog < 0) {
+		check(0, "cache=%d: limit: setup failed", cache);
+		return;
+	}
+	map_update(map, 2, prog);
+	r = run(prog, 2, 0);
+	check(r == 1 + MAX_TAIL_CALL_CNT,
+	      "cache=%d: a static site that tail calls itself runs %d times (got %ld)",
+	      cache, 1 + MAX_TAIL_CALL_CNT, r);
+	r = run(prog, 3, 0);
+	check(r == 1, "cache=%d: the same program with an empty slot runs once (got %ld)",
+	      cache, r);
+	map_delete(map, 2);
+	close(prog);
+	close(map);
+}
+
+/* A static site in a subprogram: the tail call replaces the subprogram. */
+static void subprog(int cache)
+{
+	int map = map_create(3), t = target(100), prog;
+	struct bpf_insn insns[] = {
+		CALL_REL(2),
+		ADD64_IMM(BPF_REG_0, 1000),
+		EXIT(),
+		/* subprog: tail call through the map, key cb[0] */
+		LDX_W(BPF_REG_3, BPF_REG_1, CB0),
+		LD_MAP(BPF_REG_2, map),
+		CALL(BPF_FUNC_tail_call),
+		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
+		EXIT(),
+	};
+
+	prog = prog_load(insns, ARRAY_SIZE(insns));
+	if (map < 0 || t < 0 || prog < 0) {
+		check(0, "cache=%d: subprog: setup failed", cache);
+		return;
+	}
+	map_update(map, 1, t);
+	check(run(prog, 1, 0) == 1100 && run(prog, 0, 0) == 1000 + FALLTHROUGH &&
+	      run(prog, 3, 0) == 1000 + FALLTHROUGH,
+	      "cache=%d: static site in a subprogram: jumps, empty slot and index past the end fall through",
+	      cache);
+	map_delete(map, 1);
+	close(prog);
+	close(t);
+	close(map);
+}
+
 int main(void)
 {
 	static const unsigned int sizes[] = { 1, 5, 8 };
@@ -349,6 +424,8 @@ int main(void)
 			break;
 		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
 			behaviour(sizes[i], have_sysctl ? cache : -1);
+		limit(have_sysctl ? cache : -1);
+		subprog(have_sysctl ? cache : -1);
 	}
 	if (have_sysctl)
 		set_cache_sysctl(1);
