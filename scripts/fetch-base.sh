@@ -23,7 +23,7 @@ if [ -f "$src/.unpacked" ]; then
 	exit 0
 fi
 
-mkdir -p "$CACHE/deb" "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial"
+mkdir -p "$CACHE/src" "$CACHE/deb" "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial"
 deb=$CACHE/deb/$BASE_DEB
 if [ ! -f "$deb" ]; then
 	printf 'deb %s\n' "$BASE_SUITE" >"$CACHE/apt/sources.list"
