@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/btf.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,7 +82,9 @@ static int map_create(unsigned int max_entries)
 
 static char log_buf[65536];
 
-static int prog_load(const struct bpf_insn *insns, size_t n)
+/* Load a socket filter; with btf >= 0, func_info names its functions. */
+static int prog_load_btf(const struct bpf_insn *insns, size_t n, int btf,
+			 const struct bpf_func_info *fi, size_t nfi)
 {
 	union bpf_attr a = {
 		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
@@ -89,11 +92,24 @@ static int prog_load(const struct bpf_insn *insns, size_t n)
 		.license = (uintptr_t)"GPL",
 		.log_buf = (uintptr_t)log_buf, .log_size = sizeof(log_buf), .log_level = 1,
 	};
-	int fd = sys_bpf(BPF_PROG_LOAD, &a);
+	int fd;
+
+	if (btf >= 0) {
+		a.prog_btf_fd = btf;
+		a.func_info = (uintptr_t)fi;
+		a.func_info_cnt = nfi;
+		a.func_info_rec_size = sizeof(*fi);
+	}
+	fd = sys_bpf(BPF_PROG_LOAD, &a);
 
 	if (fd < 0)
 		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log_buf);
 	return fd;
+}
+
+static int prog_load(const struct bpf_insn *insns, size_t n)
+{
+	return prog_load_btf(insns, n, -1, NULL, 0);
 }
 
 static int map_update(int map, unsigned int key, int prog)
@@ -376,10 +392,48 @@ static void limit(int cache)
 	close(map);
 }
 
+/*
+ * Tail calls in subprograms need BTF for the functions: a minimal blob
+ * with "int f(void *ctx)" for the main program and its subprogram.
+ */
+static int load_func_btf(void)
+{
+	static const char strs[] = "\0int\0ctx\0main\0sub";
+	struct {
+		struct btf_header hdr;
+		__u32 types[4 + 3 + 5 + 3 + 3];
+		char strs[sizeof(strs)];
+	} __attribute__((packed)) b = {
+		.hdr = { .magic = BTF_MAGIC, .version = BTF_VERSION,
+			 .hdr_len = sizeof(struct btf_header),
+			 .type_off = 0, .type_len = sizeof(b.types),
+			 .str_off = sizeof(b.types), .str_len = sizeof(strs) },
+		.types = {
+			/* [1] int: 4 bytes, signed, 32 bits */
+			1, BTF_KIND_INT << 24, 4, (BTF_INT_SIGNED << 24) | 32,
+			/* [2] void * */
+			0, BTF_KIND_PTR << 24, 0,
+			/* [3] int (void *ctx) */
+			0, (BTF_KIND_FUNC_PROTO << 24) | 1, 1, 5, 2,
+			/* [4] static int main(void *ctx) */
+			9, BTF_KIND_FUNC << 24, 3,
+			/* [5] static int sub(void *ctx) */
+			14, BTF_KIND_FUNC << 24, 3,
+		},
+	};
+	union bpf_attr a = { 0 };
+
+	memcpy(b.strs, strs, sizeof(strs));
+	a.btf = (uintptr_t)&b;
+	a.btf_size = sizeof(b);
+	return sys_bpf(BPF_BTF_LOAD, &a);
+}
+
 /* A static site in a subprogram: the tail call replaces the subprogram. */
 static void subprog(int cache)
 {
-	int map = map_create(3), t = target(100), prog;
+	int map = map_create(3), t = target(100), btf = load_func_btf(), prog;
+	const struct bpf_func_info fi[] = { { 0, 4 }, { 3, 5 } };
 	struct bpf_insn insns[] = {
 		CALL_REL(2),
 		ADD64_IMM(BPF_REG_0, 1000),
@@ -392,8 +446,10 @@ static void subprog(int cache)
 		EXIT(),
 	};
 
-	prog = prog_load(insns, ARRAY_SIZE(insns));
-	if (map < 0 || t < 0 || prog < 0) {
+	if (btf < 0)
+		fprintf(stderr, "BTF load: %s\n", strerror(errno));
+	prog = prog_load_btf(insns, ARRAY_SIZE(insns), btf, fi, ARRAY_SIZE(fi));
+	if (map < 0 || t < 0 || btf < 0 || prog < 0) {
 		check(0, "cache=%d: subprog: setup failed", cache);
 		return;
 	}
@@ -404,6 +460,7 @@ static void subprog(int cache)
 	      cache);
 	map_delete(map, 1);
 	close(prog);
+	close(btf);
 	close(t);
 	close(map);
 }
