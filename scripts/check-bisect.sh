@@ -11,21 +11,24 @@ mapfile -t all < <(grep -v -e '^#' -e '^$' "$TOP/patches/series")
 series=$(mktemp) frag=$(mktemp)
 trap 'rm -f "$series" "$frag"' EXIT
 results=()
+
+# try_build LABEL [VAR=VALUE...]: build with the given environment, record it.
+try_build() {
+	local label=$1
+	shift
+	log "bisect: building $label"
+	if env "$@" "$TOP/scripts/build-kernel.sh" >/dev/null; then
+		results+=("$label: builds")
+	else
+		results+=("$label: BUILD FAILED")
+	fi
+}
+
 for n in $(seq 1 "${#all[@]}"); do
 	printf '%s\n' "${all[@]:0:n}" >"$series"
-	log "bisect: building with patches 1-$n"
-	if TCC_SERIES_FILE=$series "$TOP/scripts/build-kernel.sh" >/dev/null; then
-		results+=("patch $n (${all[n-1]}): builds")
-	else
-		results+=("patch $n (${all[n-1]}): BUILD FAILED")
-	fi
+	try_build "patch $n (${all[n-1]})" TCC_SERIES_FILE="$series"
 done
 sed 's/^CONFIG_BPF_TAILCALL_CACHE=y$/CONFIG_BPF_TAILCALL_CACHE=n/' "$TOP/Kconfig.fragment" >"$frag"
-log "bisect: building the series with CONFIG_BPF_TAILCALL_CACHE=n"
-if TCC_FRAGMENT=$frag "$TOP/scripts/build-kernel.sh" >/dev/null; then
-	results+=("whole series, CONFIG_BPF_TAILCALL_CACHE=n: builds")
-else
-	results+=("whole series, CONFIG_BPF_TAILCALL_CACHE=n: BUILD FAILED")
-fi
+try_build "whole series, CONFIG_BPF_TAILCALL_CACHE=n" TCC_FRAGMENT="$frag"
 printf '%s\n' "${results[@]}"
 ! printf '%s\n' "${results[@]}" | grep -q FAILED
