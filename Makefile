@@ -47,9 +47,10 @@ check-patches:
 shellcheck:
 	@shellcheck -x $(S)/*.sh selftests/guest/*.sh .ci/run
 
+vm-run: export VM_CMD = $(CMD)
 vm-run:
-	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='command'" >&2; exit 2; }
-	@$(S)/vm.sh -- $(CMD)
+	@test -n "$$VM_CMD" || { echo "usage: make vm-run CMD='command'" >&2; exit 2; }
+	@$(S)/vm.sh --show -- "$$VM_CMD"
 
 # Developer helpers: DEV is a kernel tree whose branch carries the series.
 export-patches:

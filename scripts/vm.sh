@@ -2,18 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot the last built kernel under virtme-ng with the host's root file
 # system and run a command in the guest as root; returns its exit code.
-# Usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] -- CMD...
-# The guest's console is kept in $OUT/console-<stamp>.log.
+# Usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] [--show] -- CMD...
+# The guest's console is kept in $OUT/console-<stamp>.log; --show also
+# prints it as it comes.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-cpus=${VM_CPUS:-2} tmo=${VM_TIMEOUT:-600} rwdirs=()
+cpus=${VM_CPUS:-2} tmo=${VM_TIMEOUT:-600} rwdirs=() show=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) cpus=$2; shift 2 ;;
 	--timeout) tmo=$2; shift 2 ;;
 	--rwdir) rwdirs+=(--rwdir "$2"); shift 2 ;;
+	--show) show=1; shift ;;
 	--) shift; break ;;
 	*) break ;;
 	esac
@@ -57,9 +59,15 @@ console=$OUT/console-$(date +%Y%m%d-%H%M%S).log
 log "booting $(basename "$img") from $b under virtme-ng (accel: $a, $cpus vCPUs, timeout ${tmo}s)"
 t0=$(date +%s)
 rc=0
-timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
-	--verbose --user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
-	</dev/null >"$console" 2>&1 || rc=$?
+if [ "$show" = 1 ]; then
+	timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
+		--user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
+		</dev/null 2>&1 | tee "$console" || rc=${PIPESTATUS[0]}
+else
+	timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
+		--verbose --user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
+		</dev/null >"$console" 2>&1 || rc=$?
+fi
 log "guest ran for $(( $(date +%s) - t0 ))s, exit $rc; console: $console"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	tail -20 "$console" >&2
