@@ -13,10 +13,11 @@ shift 2
 mkdir -p "$b"
 frag=$(mktemp)
 trap 'rm -f "$frag" "$b/.config.prev"' EXIT
+base_frag=${TCC_FRAGMENT:-$TOP/Kconfig.fragment}
 if [ "${SERIES:-series}" = none ]; then
-	sed '/^# --- series ---/,$d' "${TCC_FRAGMENT:-$TOP/Kconfig.fragment}" >"$frag"
+	sed '/^# --- series ---/,$d' "$base_frag" >"$frag"
 else
-	cp "${TCC_FRAGMENT:-$TOP/Kconfig.fragment}" "$frag"
+	cp "$base_frag" "$frag"
 fi
 for f in "$@"; do cat "$f" >>"$frag"; done
 

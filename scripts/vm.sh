@@ -59,14 +59,12 @@ console=$OUT/console-$(date +%Y%m%d-%H%M%S).log
 log "booting $(basename "$img") from $b under virtme-ng (accel: $a, $cpus vCPUs, timeout ${tmo}s)"
 t0=$(date +%s)
 rc=0
+vng_cmd=(timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G
+	--user root --append root=/dev/root "${rwdirs[@]}")
 if [ "$show" = 1 ]; then
-	timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
-		--user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
-		</dev/null 2>&1 | tee "$console" || rc=${PIPESTATUS[0]}
+	"${vng_cmd[@]}" --exec "$*" </dev/null 2>&1 | tee "$console" || rc=${PIPESTATUS[0]}
 else
-	timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G \
-		--verbose --user root --append root=/dev/root "${rwdirs[@]}" --exec "$*" \
-		</dev/null >"$console" 2>&1 || rc=$?
+	"${vng_cmd[@]}" --verbose --exec "$*" </dev/null >"$console" 2>&1 || rc=$?
 fi
 log "guest ran for $(( $(date +%s) - t0 ))s, exit $rc; console: $console"
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
