@@ -7,10 +7,17 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 lock_build
+lock_tree
 tree=$("$TOP/scripts/prepare-tree.sh")
+lock_tree_shared
 b=$(build_dir)
-step "configuring $(base_id) (${SERIES:-series}) in $b" \
-	"$TOP/scripts/config-kernel.sh" "$tree" "$b" "$@"
+extra=()
+if [ -n "$FLAVOR" ]; then
+	extra=("$TOP/selftests/config/$FLAVOR.config")
+	[ -f "${extra[0]}" ] || die "FLAVOR=$FLAVOR has no fragment ${extra[0]}"
+fi
+step "configuring $(base_id) (${SERIES:-series}${FLAVOR:+, $FLAVOR}) in $b" \
+	"$TOP/scripts/config-kernel.sh" "$tree" "$b" "${extra[@]}" "$@"
 
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-15G}

@@ -50,21 +50,40 @@ base_id() {
 }
 
 ARCH=${ARCH:-x86_64}
-# Work tree (git: base commit + series) and build output, per base and arch.
-# The base and the patched kernel share both: switching between them rewrites
-# and rebuilds only what the series changes.
+# FLAVOR names a build of the same tree with extra Kconfig (selftests,
+# debug): each flavor has its own build directory, so tiers do not rebuild
+# each other's kernels. Empty is the lean default.
+FLAVOR=${FLAVOR:-}
+# Work tree (git: base commit + series) per base and arch; build output per
+# base, arch and flavor. The base and the patched kernel share both:
+# switching between them rewrites and rebuilds only what the series changes.
 tree_dir() { printf '%s/tree/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }
-build_dir() { printf '%s/build/%s-%s\n' "$CACHE" "$(base_id)" "$ARCH"; }
+build_dir() { printf '%s/build/%s-%s%s\n' "$CACHE" "$(base_id)" "$ARCH" "${FLAVOR:+-$FLAVOR}"; }
 
-# Serialise users of one tree + build directory: a build rewrites the kernel
-# and test_bpf.ko that a running guest reads. Waits for the holder.
+# Serialise users of one build directory: a build rewrites the kernel and
+# test_bpf.ko that a running guest reads. Waits for the holder.
 lock_build() {
 	[ -n "${TCC_LOCKED:-}" ] && return 0
 	mkdir -p "$CACHE"
-	exec 9>"$CACHE/$(base_id)-$ARCH.lock"
+	exec 9>"$CACHE/$(base_id)-$ARCH${FLAVOR:+-$FLAVOR}.lock"
 	if ! flock -n 9; then
 		log "waiting for another build or guest using $(build_dir)"
 		flock 9
 	fi
 	export TCC_LOCKED=1
 }
+
+# The source tree is shared by the flavors of one arch: lock_tree takes it
+# exclusively (to rewrite it); lock_tree_shared then keeps it from being
+# rewritten while a build reads it. Children inherit the lock.
+lock_tree() {
+	[ -n "${TCC_TREE_HELD:-}" ] && return 0
+	mkdir -p "$CACHE"
+	exec 8>"$CACHE/$(base_id)-$ARCH.tree.lock"
+	if ! flock -n 8; then
+		log "waiting for another user of $(tree_dir)"
+		flock 8
+	fi
+	export TCC_TREE_HELD=1
+}
+lock_tree_shared() { flock -s 8; }

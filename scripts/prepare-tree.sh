@@ -9,6 +9,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+lock_tree
 src=$("$TOP/scripts/fetch-base.sh")
 tree=$(tree_dir)
 scratch=$tree.am
