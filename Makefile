@@ -4,6 +4,7 @@
 #   make run        base -> series -> kernel -> VM -> test_bpf, with a summary
 #   make test       the project's test suite (checks, Rust tests, the VM run)
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
+#   make test-arm64 the arm64 tier: cross build, qemu-system-aarch64, test_bpf
 #
 # KDIR=/path/to/bpf-next uses your tree instead of the pinned 7.3.4 base.
 # SERIES=none builds and tests the unpatched base.
@@ -13,7 +14,7 @@ S := scripts
 export KDIR SERIES
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
-	vm-run export-patches sync-rust shellcheck clean-out
+	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64
 
 all: run
 
@@ -37,6 +38,13 @@ run-base:
 
 test: deps
 	@$(S)/test.sh
+
+build-arm64:
+	@WITH_ARM64=1 $(S)/deps.sh
+	@ARCH=arm64 $(S)/build-kernel.sh >/dev/null
+
+test-arm64: build-arm64
+	@$(S)/run-arm64.sh
 
 rust-test:
 	@$(S)/rust-test.sh

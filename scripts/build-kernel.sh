@@ -27,7 +27,7 @@ export KBUILD_BUILD_USER=tcc KBUILD_BUILD_HOST=tcc
 jobs=${JOBS:-$(( $(nproc) + 1 ))}
 case "$ARCH" in
 x86_64) targets=(bzImage modules) cc=(CC="ccache gcc") ;;
-arm64) targets=(Image modules) cc=(LLVM="${MAKE_LLVM:--$LLVM_VERSION}" CC="ccache clang-$LLVM_VERSION") ;;
+arm64) targets=(Image modules) cc=(LLVM="$MAKE_LLVM" CC="ccache clang-$LLVM_VERSION") ;;
 *) die "unsupported ARCH=$ARCH" ;;
 esac
 ccache -z >/dev/null 2>&1 || true
@@ -40,5 +40,7 @@ if ! make -C "$tree" O="$b" ARCH="$ARCH" "${cc[@]}" -j"$jobs" "${targets[@]}" >"
 fi
 log "kernel built in $(( $(date +%s) - t0 ))s; ccache: $(ccache -s 2>/dev/null | grep -E '^ *(Hits|Misses):' | tr -s ' ' | tr '\n' ' ')"
 grep -qx 'CONFIG_RUST=y' "$b/.config" || die "CONFIG_RUST=y missing from the built kernel's .config"
-grep -qx 'CONFIG_DEBUG_INFO_BTF=y' "$b/.config" || die "CONFIG_DEBUG_INFO_BTF=y missing from the built kernel's .config"
+if [ "$ARCH" = x86_64 ]; then
+	grep -qx 'CONFIG_DEBUG_INFO_BTF=y' "$b/.config" || die "CONFIG_DEBUG_INFO_BTF=y missing from the built kernel's .config"
+fi
 printf '%s\n' "$b"

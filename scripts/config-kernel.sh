@@ -14,11 +14,12 @@ mkdir -p "$b"
 frag=$(mktemp)
 trap 'rm -f "$frag" "$b/.config.prev"' EXIT
 base_frag=${TCC_FRAGMENT:-$TOP/Kconfig.fragment}
-if [ "${SERIES:-series}" = none ]; then
-	sed '/^# --- series ---/,$d' "$base_frag" >"$frag"
-else
-	cp "$base_frag" "$frag"
-fi
+# Keep the common lines, this ARCH's section and, with the series, the
+# series section (see the head of Kconfig.fragment).
+awk -v arch="$ARCH" -v series="${SERIES:-series}" '
+	/^# --- [a-z0-9_]+ ---$/ { sec = $3; next }
+	sec == "" || sec == arch || (sec == "series" && series != "none")
+' "$base_frag" >"$frag"
 for f in "$@"; do cat "$f" >>"$frag"; done
 
 mk=(make -s -C "$tree" O="$b" ARCH="$ARCH" ${MAKE_LLVM:+LLVM=$MAKE_LLVM})

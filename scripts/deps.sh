@@ -11,7 +11,10 @@ PKGS=(build-essential flex bison bc libelf-dev libssl-dev dwarves ccache cpio
       qemu-system-x86 qemu-utils
       "clang-$LLVM_VERSION" "llvm-$LLVM_VERSION" "lld-$LLVM_VERSION"
       "libclang-$LLVM_VERSION-dev")
-[ "${WITH_ARM64:-0}" = 1 ] && PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu)
+# The arm64 tier: qemu, and a cross libc for the static user-space tests
+# (the kernel itself is built with LLVM).
+[ "${WITH_ARM64:-0}" = 1 ] && PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu
+	libc6-dev-arm64-cross binutils-aarch64-linux-gnu file)
 
 missing=()
 for p in "${PKGS[@]}"; do

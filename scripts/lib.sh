@@ -50,6 +50,13 @@ base_id() {
 }
 
 ARCH=${ARCH:-x86_64}
+# arm64 is cross-built with LLVM (clang, lld, LLVM's binutils): one
+# toolchain for C and Rust, and BTI/PAC kernels need clang (the arm64
+# Kconfig refuses ARM64_BTI_KERNEL with gcc).
+if [ "$ARCH" = arm64 ]; then
+	MAKE_LLVM=${MAKE_LLVM:--$LLVM_VERSION}
+	export MAKE_LLVM
+fi
 # FLAVOR names a build of the same tree with extra Kconfig (selftests,
 # debug): each flavor has its own build directory, so tiers do not rebuild
 # each other's kernels. Empty is the lean default.

@@ -77,13 +77,42 @@ else
 	record "tailcall_cache (VM)" 0 1
 fi
 
+# The arm64 tier (TEST_ARM64=0 leaves it out, e.g. on a machine without
+# the cross toolchain; the summary then says so and counts it as failed).
+build_arm64() {
+	WITH_ARM64=1 ARCH=arm64 "$TOP/scripts/deps.sh" && ARCH=arm64 "$TOP/scripts/build-kernel.sh"
+}
+if [ "${TEST_ARM64:-1}" = 1 ]; then
+	rc=0
+	suite "arm64 kernel build" "$OUT/build-arm64.log" \
+		build_arm64 || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		record "arm64 kernel build" 1 0
+		rc=0
+		suite "test_bpf in the arm64 VM" "$OUT/test_bpf-arm64.log" "$TOP/scripts/run-arm64.sh" || rc=$?
+		counted "test_bpf (arm64 VM)" "$OUT/test_bpf-arm64.log" "test_bpf total:" "$rc"
+		counted "tailcall_cache (arm64 VM)" "$OUT/test_bpf-arm64.log" "tailcall_cache:" 0
+	else
+		record "arm64 kernel build" 0 1
+		record "test_bpf (arm64 VM)" 0 1
+		record "tailcall_cache (arm64 VM)" 0 1
+	fi
+else
+	log "arm64 tier left out (TEST_ARM64=0)"
+	record "arm64 tier (left out by TEST_ARM64=0)" 0 1
+fi
+
 rc=0
 suite "bad input" "$OUT/bad-input.log" "$TOP/scripts/check-bad-input.sh" || rc=$?
 counted "bad input refused" "$OUT/bad-input.log" "bad input:" "$rc"
 
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
-grep -h -E '^(test_bpf|tailcall_cache).*: [0-9]+ passed' "$OUT/test_bpf.log" 2>/dev/null || true
+for a in x86_64:test_bpf arm64:test_bpf-arm64; do
+	[ -f "$OUT/${a#*:}.log" ] || continue
+	echo "-- ${a%%:*}"
+	grep -h -E '^(test_bpf|tailcall_cache).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
+done
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

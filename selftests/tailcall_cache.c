@@ -9,7 +9,9 @@
  *    and after update, replace and delete the next call sees the new state;
  *  - the JITed image of a static-map site has no load of map.max_entries
  *    and no load of prog->bpf_func with kernel.bpf_tailcall_cache=1, and
- *    the legacy sequence with =0 (x86-64 encodings).
+ *    the legacy sequence with =0 (x86-64 and arm64 encodings; on arm64,
+ *    which has no direct tail calls, constant-key sites take the cache
+ *    sequence too).
  *
  * Prints one line per check and "tailcall_cache: N passed, M failed".
  */
@@ -234,11 +236,6 @@ static int count(const unsigned char *img, size_t n, const unsigned char *pat, s
 	return c;
 }
 
-/* x86-64 encodings emitted by the tail-call sequences */
-static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi + off8], edx */
-static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
-static const unsigned char load_ptrs_idx[] = { 0x48, 0x8b, 0x8c, 0xd6 };	/* mov rcx, [rsi+rdx*8+d32] */
-
 /* With TCC_IMG_DIR set, keep each checked image for the host to disassemble. */
 static void save_image(const char *what, const unsigned char *img, size_t n)
 {
@@ -259,6 +256,12 @@ static void save_image(const char *what, const unsigned char *img, size_t n)
 	fwrite(img, 1, n, f);
 	fclose(f);
 }
+
+#if defined(__x86_64__)
+/* x86-64 encodings emitted by the tail-call sequences */
+static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi + off8], edx */
+static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
+static const unsigned char load_ptrs_idx[] = { 0x48, 0x8b, 0x8c, 0xd6 };	/* mov rcx, [rsi+rdx*8+d32] */
 
 static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
 {
@@ -282,6 +285,57 @@ static void check_image(const char *what, int prog, unsigned int max_entries, in
 		check(n && cmp_mem == 1 && bpf_func == 1 && ptrs == 1,
 		      "%s: JIT image has the legacy sequence", what);
 }
+#elif defined(__aarch64__)
+/*
+ * arm64 encodings emitted by the tail-call sequences (x1 = array,
+ * x2 = index, x10/x11 = JIT temporaries): the legacy sequence loads
+ * max_entries with ldr w10, [x1, x10] and bpf_func with ldr x10, [x11, x10]
+ * and branches with br x10; the cache sequence moves max_entries into w10
+ * and branches to the loaded target with br x11. Both load the slot with
+ * ldr x11, [x10, x11].
+ */
+#define A64_LDR_REG(sf, rt, rn, rm) (((sf) ? 0xf8606800u : 0xb8606800u) | \
+				     (rm) << 16 | (rn) << 5 | (rt))
+#define A64_BR(rn)	(0xd61f0000u | (rn) << 5)
+
+static int count_insn(const unsigned char *img, size_t n, uint32_t insn)
+{
+	int c = 0;
+
+	for (size_t i = 0; i + 4 <= n; i += 4)
+		c += !memcmp(img + i, &insn, 4);
+	return c;
+}
+
+static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+{
+	static unsigned char img[8192];
+	size_t n = jited_image(prog, img, sizeof(img));
+	int ld_max, ld_func, ld_slot, mov_max, br_target;
+
+	save_image(what, img, n);
+	ld_max = count_insn(img, n, A64_LDR_REG(0, 10, 1, 10));
+	ld_func = count_insn(img, n, A64_LDR_REG(1, 10, 11, 10));
+	ld_slot = count_insn(img, n, A64_LDR_REG(1, 11, 10, 11));
+	/* movz w10, #max_entries (max_entries < 65536 here) */
+	mov_max = count_insn(img, n, 0x52800000u | max_entries << 5 | 10);
+	br_target = count_insn(img, n, A64_BR(11));
+	printf("  %s: %zu bytes, ldr w10,[x1,x10] x%d, ldr x10,[x11,x10] x%d, ldr x11,[x10,x11] x%d, mov w10,#%u x%d, br x11 x%d\n",
+	       what, n, ld_max, ld_func, ld_slot, max_entries, mov_max, br_target);
+	if (want_static)
+		check(n && !ld_max && !ld_func && mov_max == 1 && ld_slot == 1 && br_target == 1,
+		      "%s: JIT image has the cache sequence (no max_entries, no bpf_func load)", what);
+	else
+		check(n && ld_max == 1 && ld_func == 1 && ld_slot == 1 && !br_target,
+		      "%s: JIT image has the legacy sequence", what);
+}
+#else
+static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+{
+	(void)prog, (void)max_entries, (void)want_static;
+	printf("note: %s: no image check for this architecture\n", what);
+}
+#endif
 
 static void behaviour(unsigned int max_entries, int cache)
 {
@@ -308,6 +362,10 @@ static void behaviour(unsigned int max_entries, int cache)
 		check_image(cache > 0 ? "static site, cache on" : "static site, cache off",
 			    st, max_entries, cache > 0);
 		check_image("poisoned site", po, max_entries, 0);
+#ifdef __aarch64__
+		check_image(cache > 0 ? "constant-key site, cache on" :
+			    "constant-key site, cache off", di, max_entries, cache > 0);
+#endif
 	}
 
 	/* empty array */

@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in the guest: load test_bpf.ko once per pass and keep the kernel log.
 # Usage: test_bpf.sh OUT_DIR TEST_BPF_KO PASS...
@@ -8,8 +8,9 @@
 # suites). Then, if OUT_DIR/tailcall_cache exists (built on
 # the host from selftests/tailcall_cache.c), it runs with the JIT on and its
 # output goes to OUT_DIR/tailcall_cache.txt.
+# POSIX sh: it also runs under busybox in the arm64 initramfs.
 # Exit status: number of passes or programs that failed.
-set -uo pipefail
+set -u
 
 out=$1 ko=$2
 shift 2
@@ -22,10 +23,10 @@ drain() { dmesg -c >>"$out/dmesg.txt"; }
 drain
 
 for pass in "$@"; do
-	jit=1 cache=1 args=()
+	jit=1 cache=1 args=
 	case "$pass" in
 	jit) ;;
-	legacy) cache=0 args=(test_suite=test_tail_calls) ;;
+	legacy) cache=0 args=test_suite=test_tail_calls ;;
 	interp) jit=0 ;;
 	*) echo "unknown pass $pass" >&2; exit 100 ;;
 	esac
@@ -40,7 +41,8 @@ for pass in "$@"; do
 		continue
 	fi
 	kmsg "pass $pass: begin"
-	if insmod "$ko" "${args[@]}"; then
+	# shellcheck disable=SC2086 # $args is one word or none
+	if insmod "$ko" $args; then
 		rmmod test_bpf
 		kmsg "pass $pass: end rc=0"
 	else
