@@ -52,7 +52,9 @@ if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	die "arm64 guest did not come back within ${tmo}s; console kept at $console"
 fi
 [ "$rc" -eq 0 ] || die "qemu-system-aarch64 exited $rc; console: $console"
-grep -q '^tcc-arm64: end' "$console" || {
+# The serial console ends lines with \r\n.
+tr -d '\r' <"$console" >"$res/console.txt"
+grep -q '^tcc-arm64: end' "$res/console.txt" || {
 	tail -30 "$console" >&2
 	die "the arm64 guest did not finish its tests (panic or crash?); console: $console"
 }
@@ -63,16 +65,16 @@ awk -v dir="$res" '
 	/^tcc-b64-begin / { f = dir "/" $2 ".b64"; printf "" > f; next }
 	/^tcc-file-end/ { close(f); f = ""; next }
 	f != "" { print > f }
-' <(tr -d '\r' <"$console")
+' "$res/console.txt"
 for f in "$res"/*.b64; do
 	[ -f "$f" ] || continue
 	base64 -d "$f" >"${f%.b64}" || die "bad base64 image $f"
 	rm -f "$f"
 done
 [ -f "$res/dmesg.txt" ] || die "the guest printed no kernel log; console: $console"
-grep -E '^tcc-arm64: test_bpf.sh rc=' "$console" >&2 || true
+grep -E '^tcc-arm64: test_bpf.sh rc=' "$res/console.txt" >&2 || true
 if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
-	"$res/dmesg.txt" "$console" "${passes[@]}"; then
+	"$res/dmesg.txt" "$res/console.txt" "${passes[@]}"; then
 	die "test_bpf failed on arm64; kernel log: $res/dmesg.txt"
 fi
 tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
@@ -81,4 +83,4 @@ grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true
 echo "$tc"
 "$TOP/scripts/jit-loads.py" --arch arm64 --json "$res/jit-loads.json" "$res" ||
 	die "no tail-call sequence found in the arm64 JITed images in $res"
-grep -q '^tcc-arm64: test_bpf.sh rc=0$' "$console" || die "the guest's test script failed (see above)"
+grep -q '^tcc-arm64: test_bpf.sh rc=0$' "$res/console.txt" || die "the guest's test script failed (see above)"

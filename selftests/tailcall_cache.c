@@ -227,14 +227,6 @@ static size_t jited_image(int prog, unsigned char *buf, size_t len)
 	return info.jited_prog_len < len ? info.jited_prog_len : len;
 }
 
-static int count(const unsigned char *img, size_t n, const unsigned char *pat, size_t plen)
-{
-	int c = 0;
-
-	for (size_t i = 0; i + plen <= n; i++)
-		c += !memcmp(img + i, pat, plen);
-	return c;
-}
 
 /* With TCC_IMG_DIR set, keep each checked image for the host to disassemble. */
 static void save_image(const char *what, const unsigned char *img, size_t n)
@@ -258,6 +250,15 @@ static void save_image(const char *what, const unsigned char *img, size_t n)
 }
 
 #if defined(__x86_64__)
+static int count(const unsigned char *img, size_t n, const unsigned char *pat, size_t plen)
+{
+	int c = 0;
+
+	for (size_t i = 0; i + plen <= n; i++)
+		c += !memcmp(img + i, pat, plen);
+	return c;
+}
+
 /* x86-64 encodings emitted by the tail-call sequences */
 static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi + off8], edx */
 static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
