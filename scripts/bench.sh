@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make bench: the cost of a tail call on this CPU, cache against legacy
+# against direct, hot and cache-cold, chains of 1 and 32.
+#
+#  1. build the kernel (scripts/build-kernel.sh; warm: seconds);
+#  2. in a guest on it, JIT the benchmark programs with
+#     kernel.bpf_tailcall_cache=1 and =0 and dump them (selftests/bench/guest.c);
+#  3. check the dumped sequences and the struct offsets against pahole of
+#     the built vmlinux (scripts/bench-prepare.py);
+#  4. run the same bytes natively on the host, pinned, rounds interleaved
+#     (selftests/bench/harness.c), and count instructions and simulated
+#     cache misses per run with cachegrind;
+#  5. out/bench/results.json, a table on the terminal, out/bench/bench.svg.
+#
+# Knobs: BENCH_ROUNDS (11), BENCH_MS (ms per measurement, 4), BENCH_CPU
+# (CPU to pin to, the last one), BENCH_NICE (-5 when root), BENCH_CG=0 skips
+# cachegrind, BENCH_BUILD=0 skips step 1 (uses the last build as is).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+OUT=${OUT:-$TOP/out}
+export OUT
+bo=$OUT/bench
+rounds=${BENCH_ROUNDS:-11}
+ms=${BENCH_MS:-4}
+cpu=${BENCH_CPU:-$(( $(nproc) - 1 ))}
+nice_v=${BENCH_NICE:-$([ "$(id -u)" -eq 0 ] && echo -5 || echo 0)}
+chains=(1 32)
+[ "$ARCH" = x86_64 ] || die "the benchmark runs x86-64 JIT images on an x86-64 host; ARCH=$ARCH"
+[ "$(uname -m)" = x86_64 ] || die "the host is $(uname -m), not x86-64"
+for t in gcc objdump pahole taskset python3; do
+	command -v "$t" >/dev/null || die "'$t' not found (make deps)"
+done
+if [ "${BENCH_CG:-1}" = 1 ]; then
+	command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind, or BENCH_CG=0)"
+fi
+t_start=$(date +%s)
+rm -rf "$bo"
+mkdir -p "$bo/img"
+
+if [ "${BENCH_BUILD:-1}" = 1 ]; then
+	step "kernel build (scripts/build-kernel.sh)" "$TOP/scripts/build-kernel.sh" >/dev/null
+fi
+b=$(build_dir)
+[ -f "$b/vmlinux" ] || die "no $b/vmlinux: run 'make build' first"
+
+gcc -O2 -Wall -Wextra -Werror -o "$bo/guest" "$TOP/selftests/bench/guest.c" ||
+	die "building selftests/bench/guest.c failed"
+gcc -O2 -Wall -Wextra -Werror -o "$bo/harness" "$TOP/selftests/bench/harness.c" ||
+	die "building selftests/bench/harness.c failed"
+
+# Offsets the JIT uses, from the built vmlinux (checked against the images).
+field() { # STRUCT REGEX: offset of the member matching REGEX
+	local o
+	o=$(pahole -C "$1" "$b/vmlinux" | grep -E "$2" | head -1 | sed -E 's|.*/\* *([0-9]+) .*|\1|')
+	[[ "$o" =~ ^[0-9]+$ ]] || die "pahole: no member /$2/ in struct $1 of $b/vmlinux"
+	echo "$o"
+}
+map_off=$(field bpf_array '[[:space:]]map[[:space:]]')
+max_off=$(field bpf_map '[[:space:]]max_entries;')
+ptrs_off=$(field bpf_array '[[:space:]]ptrs\[0\];')
+func_off=$(field bpf_prog '\(\*bpf_func\)')
+ibt=0
+grep -qx 'CONFIG_X86_KERNEL_IBT=y' "$b/.config" && ibt=4
+{
+	echo "max_entries $((map_off + max_off))"
+	echo "ptrs $ptrs_off"
+	echo "bpf_func $func_off"
+	echo "tail $((12 + ibt))"
+} >"$bo/offsets.txt"
+log "offsets from pahole: $(tr '\n' ' ' <"$bo/offsets.txt")"
+
+# The guest JITs and dumps; its timings are never used.
+lock_build
+step "guest: JIT and dump the benchmark programs" \
+	"$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-600}" --rwdir "$bo/img" -- \
+	"$TOP/selftests/bench/guest.sh" "$bo/img" "$bo/guest" "${chains[@]}"
+exec 9>&-
+unset TCC_LOCKED
+[ -s "$bo/img/manifest.txt" ] || die "the guest wrote no manifest; console: $(cat "$OUT/last-console" 2>/dev/null)"
+cp "$(cat "$OUT/last-console")" "$bo/console.log" 2>/dev/null || true
+
+step "checking the JITed sequences" \
+	"$TOP/scripts/bench-prepare.py" "$bo/img" "$bo/offsets.txt" "$bo/cases.txt" "$bo/loads.json"
+
+# Host facts for the report.
+{
+	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+	echo "spectre_v2=$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
+	echo "its=$(cat /sys/devices/system/cpu/vulnerabilities/indirect_target_selection 2>/dev/null || echo unknown)"
+	echo "retbleed=$(cat /sys/devices/system/cpu/vulnerabilities/retbleed 2>/dev/null || echo unknown)"
+	echo "flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(ibt|ibrs_enhanced|retpoline|ibrs|amd_lfence|lfence_rdtsc)$' | tr '\n' ' ')"
+	echo "vendor=$(grep -m1 vendor_id /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+	echo "kernel=$(uname -r)"
+	echo "pinned_cpu=$cpu"
+	echo "nice=$nice_v"
+	echo "nproc=$(nproc)"
+	echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$bo/host.txt"
+
+run_pinned() {
+	if [ "$nice_v" != 0 ]; then
+		taskset -c "$cpu" nice -n "$nice_v" "$@"
+	else
+		taskset -c "$cpu" "$@"
+	fi
+}
+log "timing on CPU $cpu (nice $nice_v): $rounds rounds x $(grep -c '^case' "$bo/cases.txt") cases x hot/cold, ${ms} ms each (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+t0=$(date +%s)
+run_pinned "$bo/harness" -d "$bo/img" "$bo/cases.txt" time "$rounds" "$ms" >"$bo/raw.jsonl" ||
+	die "the harness failed (see above); cases: $bo/cases.txt"
+echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$bo/host.txt"
+echo "timing_seconds=$(( $(date +%s) - t0 ))" >>"$bo/host.txt"
+log "timing done in $(( $(date +%s) - t0 ))s"
+
+# cachegrind: two iteration counts per case; the difference is per-call
+# exact (setup and first-touch misses cancel). Caches as this CPU's L1d and
+# L2 (cachegrind simulates two levels; "LL" here is the L2).
+: >"$bo/cg.txt"
+if [ "${BENCH_CG:-1}" = 1 ]; then
+	c=/sys/devices/system/cpu/cpu$cpu/cache
+	geo() { # LEVEL TYPE -> size,assoc,line
+		local d
+		for d in "$c"/index*; do
+			if [ "$(cat "$d/level")" = "$1" ] && [ "$(cat "$d/type")" = "$2" ]; then
+				echo "$(( $(sed 's/K$//' "$d/size") * 1024 )),$(cat "$d/ways_of_associativity"),$(cat "$d/coherency_line_size")"
+				return
+			fi
+		done
+		die "no level $1 $2 cache in $c"
+	}
+	d1=$(geo 1 Data) ll=$(geo 2 Unified)
+	evict=$(( 2 * ${ll%%,*} ))
+	echo "geometry D1=$d1 LL=$ll evict=$evict" >>"$bo/cg.txt"
+	t0=$(date +%s)
+	log "cachegrind (D1 $d1, LL=L2 $ll): 4 variants x ${#chains[@]} chains x hot/cold x 2 runs"
+	for cs in $(grep -E '^case [a-z]+-n[0-9]+-plain ' "$bo/cases.txt" | cut -d' ' -f2); do
+		for mode in hot cold; do
+			for k in 200 600; do
+				f=$bo/cg/$cs-$mode-$k.out
+				mkdir -p "$bo/cg"
+				valgrind --tool=cachegrind --cache-sim=yes --D1="$d1" --LL="$ll" --I1=32768,8,64 \
+					--toggle-collect=run_one --cachegrind-out-file="$f" \
+					"$bo/harness" -d "$bo/img" "$bo/cases.txt" cg "$cs" "$mode" "$k" "$evict" \
+					>"$f.log" 2>&1 || { tail "$f.log" >&2; die "cachegrind run of $cs $mode failed"; }
+				echo "run $cs $mode $k $(grep '^events:' "$f" | cut -d' ' -f2-) | $(grep '^summary:' "$f" | cut -d' ' -f2-)" >>"$bo/cg.txt"
+			done
+		done
+	done
+	log "cachegrind done in $(( $(date +%s) - t0 ))s"
+fi
+
+"$TOP/scripts/bench-report.py" "$bo" || die "the report failed"
+log "make bench took $(( $(date +%s) - t_start ))s; results: $bo/results.json, plot: $bo/bench.svg"

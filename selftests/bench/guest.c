@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Benchmark programs for the tail-call cost on the host (scripts/bench.sh),
+ * loaded in the guest with raw bpf(2) calls (no libbpf), run once each to
+ * check what they compute, and dumped (JITed image, kernel address,
+ * translated ctx offset) for the host harness, which executes the same
+ * bytes natively.
+ *
+ * A chain of N tail calls: programs in slots 0..N of a prog array with
+ * max_entries N + 2; each one increments a counter in cb[0] and tail calls
+ * slot <counter>, so slot 0 entered with cb[0] = 0 runs N tail calls and
+ * the last program falls through the empty slot N + 1 and returns N + 1.
+ *
+ *   cache   key from cb[0] (variable), kernel.bpf_tailcall_cache=1
+ *   legacy  the same programs with kernel.bpf_tailcall_cache=0
+ *   direct  constant key per program (poked direct jump)
+ *   floor   one program doing the same N + 1 increments, no tail call
+ *
+ * Usage: guest OUT_DIR N...   writes OUT_DIR/<case>-<slot>.bin and
+ * OUT_DIR/manifest.txt; exits non-zero on any failure.
+ */
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), \
+			     .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV64_IMM(d, i)	INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV64_REG(d, s)	INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD64_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define STX_W(d, s, o)	INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
+#define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define CB0 offsetof(struct __sk_buff, cb[0])
+#define MAX_N 32
+#define MAX_INSNS (8 + 3 * (MAX_N + 1))
+
+static const char *out_dir;
+static FILE *manifest;
+static char log_buf[65536];
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "bench guest: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (errno: %s)\n", strerror(errno));
+	exit(1);
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int map_create(unsigned int max_entries)
+{
+	union bpf_attr a = {
+		.map_type = BPF_MAP_TYPE_PROG_ARRAY,
+		.key_size = 4, .value_size = 4, .max_entries = max_entries,
+	};
+
+	return sys_bpf(BPF_MAP_CREATE, &a);
+}
+
+static int prog_load(const struct bpf_insn *insns, size_t n)
+{
+	union bpf_attr a = {
+		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+		.insns = (uintptr_t)insns, .insn_cnt = n,
+		.license = (uintptr_t)"GPL",
+		.log_buf = (uintptr_t)log_buf, .log_size = sizeof(log_buf), .log_level = 1,
+	};
+	int fd = sys_bpf(BPF_PROG_LOAD, &a);
+
+	if (fd < 0)
+		die("prog load failed; verifier log:\n%s", log_buf);
+	return fd;
+}
+
+static void map_update(int map, unsigned int key, int prog)
+{
+	union bpf_attr a = {
+		.map_fd = map, .key = (uintptr_t)&key, .value = (uintptr_t)&prog,
+	};
+
+	if (sys_bpf(BPF_MAP_UPDATE_ELEM, &a))
+		die("map update failed%s", "");
+}
+
+/* Run prog once with cb[0] = 0; returns retval. */
+static long run(int prog)
+{
+	struct __sk_buff ctx = { 0 };
+	unsigned char data[64] = { 0 };
+	union bpf_attr a = { 0 };
+
+	a.test.prog_fd = prog;
+	a.test.data_in = (uintptr_t)data;
+	a.test.data_size_in = sizeof(data);
+	a.test.ctx_in = (uintptr_t)&ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	a.test.repeat = 1;
+	if (sys_bpf(BPF_PROG_TEST_RUN, &a))
+		die("test run failed%s", "");
+	return a.test.retval;
+}
+
+static void set_cache_sysctl(int on)
+{
+	FILE *f = fopen("/proc/sys/kernel/bpf_tailcall_cache", "w");
+
+	if (!f)
+		die("no /proc/sys/kernel/bpf_tailcall_cache%s", "");
+	fprintf(f, "%d\n", on);
+	if (fclose(f))
+		die("writing kernel.bpf_tailcall_cache failed%s", "");
+}
+
+/*
+ * Dump prog's JITed image to OUT_DIR/<name>.bin and return its kernel
+ * address; *ctx_off is the offset of the first ctx load after the
+ * verifier's ctx conversion (cb[0] in struct sk_buff).
+ */
+static uint64_t dump(int prog, const char *name, size_t *len, int *ctx_off)
+{
+	static unsigned char img[16384];
+	struct bpf_insn xl[2 * MAX_INSNS];
+	struct bpf_prog_info info = { 0 };
+	union bpf_attr a = { 0 };
+	uint64_t ksym = 0;
+	char path[512];
+	FILE *f;
+
+	info.jited_prog_len = sizeof(img);
+	info.jited_prog_insns = (uintptr_t)img;
+	info.nr_jited_ksyms = 1;
+	info.jited_ksyms = (uintptr_t)&ksym;
+	info.xlated_prog_len = sizeof(xl);
+	info.xlated_prog_insns = (uintptr_t)xl;
+	a.info.bpf_fd = prog;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a))
+		die("get info of %s failed", name);
+	if (!info.jited_prog_len || info.jited_prog_len > sizeof(img) || !ksym)
+		die("%s: no JITed image or address (is the JIT on?)", name);
+	*ctx_off = -1;
+	for (size_t i = 0; i < info.xlated_prog_len / sizeof(xl[0]); i++) {
+		if (BPF_CLASS(xl[i].code) == BPF_LDX) {
+			*ctx_off = xl[i].off;
+			break;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s.bin", out_dir, name);
+	f = fopen(path, "w");
+	if (!f || fwrite(img, 1, info.jited_prog_len, f) != info.jited_prog_len || fclose(f))
+		die("writing %s failed", path);
+	*len = info.jited_prog_len;
+	return ksym;
+}
+
+/* A link of the chain; direct_key < 0: key = the counter (variable). */
+static int link_prog(int map, int direct_key)
+{
+	struct bpf_insn insns[16];
+	size_t n = 0;
+
+	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
+	insns[n++] = LDX_W(BPF_REG_3, BPF_REG_6, CB0);
+	insns[n++] = ADD64_IMM(BPF_REG_3, 1);
+	insns[n++] = STX_W(BPF_REG_6, BPF_REG_3, CB0);
+	if (direct_key >= 0)
+		insns[n++] = MOV64_IMM(BPF_REG_3, direct_key);
+	insns[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, map);
+	insns[n++] = INSN(0, 0, 0, 0, 0);
+	insns[n++] = MOV64_REG(BPF_REG_1, BPF_REG_6);
+	insns[n++] = CALL(BPF_FUNC_tail_call);
+	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
+	insns[n++] = EXIT();
+	return prog_load(insns, n);
+}
+
+/* The same N + 1 increments of cb[0] in one program. */
+static int floor_prog(unsigned int n_calls)
+{
+	struct bpf_insn insns[MAX_INSNS];
+	size_t n = 0;
+
+	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
+	for (unsigned int i = 0; i <= n_calls; i++) {
+		insns[n++] = LDX_W(BPF_REG_3, BPF_REG_6, CB0);
+		insns[n++] = ADD64_IMM(BPF_REG_3, 1);
+		insns[n++] = STX_W(BPF_REG_6, BPF_REG_3, CB0);
+	}
+	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
+	insns[n++] = EXIT();
+	return prog_load(insns, n);
+}
+
+static void one_case(const char *variant, unsigned int n_calls)
+{
+	unsigned int max_entries = n_calls + 2, nprogs = n_calls + 1;
+	int map = -1, progs[MAX_N + 1];
+	char name[64], cname[32];
+	int sysctl = strcmp(variant, "legacy") ? 1 : 0;
+	long ret;
+
+	snprintf(cname, sizeof(cname), "%s-n%u", variant, n_calls);
+	set_cache_sysctl(sysctl);
+	if (!strcmp(variant, "floor")) {
+		nprogs = 1;
+		progs[0] = floor_prog(n_calls);
+	} else {
+		map = map_create(max_entries);
+		if (map < 0)
+			die("map create failed%s", "");
+		for (unsigned int i = 0; i < nprogs; i++)
+			progs[i] = link_prog(map, strcmp(variant, "direct") ? -1 : (int)i + 1);
+		/* Fill the slots after loading: direct jumps are poked now. */
+		for (unsigned int i = 0; i < nprogs; i++)
+			map_update(map, i, progs[i]);
+	}
+	ret = run(progs[0]);
+	if (ret != (long)n_calls + 1) {
+		fprintf(stderr, "bench guest: %s returned %ld, want %u\n", cname, ret, n_calls + 1);
+		exit(1);
+	}
+	fprintf(manifest, "case %s variant=%s n=%u max_entries=%u nprogs=%u sysctl=%d retval=%ld\n",
+		cname, variant, n_calls, map >= 0 ? max_entries : 0, nprogs, sysctl, ret);
+	for (unsigned int i = 0; i < nprogs; i++) {
+		size_t len;
+		int ctx_off;
+		uint64_t ksym;
+
+		snprintf(name, sizeof(name), "%s-%u", cname, i);
+		ksym = dump(progs[i], name, &len, &ctx_off);
+		fprintf(manifest, "prog %s slot=%u ksym=0x%llx len=%zu ctx_off=%d file=%s.bin\n",
+			cname, i, (unsigned long long)ksym, len, ctx_off, name);
+	}
+	/* The programs stay loaded (no close) so no address is reused. */
+}
+
+int main(int argc, char **argv)
+{
+	static const char *variants[] = { "cache", "legacy", "direct", "floor" };
+	char path[512];
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: guest OUT_DIR N...\n");
+		return 2;
+	}
+	out_dir = argv[1];
+	snprintf(path, sizeof(path), "%s/manifest.txt", out_dir);
+	manifest = fopen(path, "w");
+	if (!manifest)
+		die("cannot write %s", path);
+	for (int a = 2; a < argc; a++) {
+		unsigned int n = strtoul(argv[a], NULL, 0);
+
+		if (n < 1 || n > MAX_N)
+			die("chain length %s out of range 1..32", argv[a]);
+		for (size_t v = 0; v < ARRAY_SIZE(variants); v++)
+			one_case(variants[v], n);
+	}
+	set_cache_sysctl(1);
+	if (fclose(manifest))
+		die("writing %s failed", path);
+	printf("bench guest: %d chain lengths x 4 variants dumped to %s\n", argc - 2, out_dir);
+	return 0;
+}
