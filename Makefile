@@ -4,6 +4,7 @@
 #   make run        base -> series -> kernel -> VM -> test_bpf, with a summary
 #   make test       the project's test suite (checks, Rust tests, the VM run)
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
+#   make bench      the cost of a tail call on this CPU (out/bench)
 #
 # KDIR=/path/to/bpf-next uses your tree instead of the pinned 7.3.4 base.
 # SERIES=none builds and tests the unpatched base.
@@ -13,7 +14,7 @@ S := scripts
 export KDIR SERIES
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
-	vm-run export-patches sync-rust shellcheck clean-out
+	vm-run export-patches sync-rust shellcheck clean-out bench
 
 all: run
 
@@ -63,3 +64,8 @@ sync-rust:
 
 clean-out:
 	rm -rf out
+
+# The cost of a tail call on this CPU: cache, legacy, direct, floor; hot and
+# cache-cold; chains of 1 and 32 (guest JITs and dumps, the host times).
+bench: deps
+	@$(S)/bench.sh

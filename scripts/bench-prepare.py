@@ -14,8 +14,9 @@ poked jumps to other programs) and fails on any other reference out of an
 image. Each indirect-jump case is emitted twice: as dumped (form "plain":
 `jmp *%rcx`, what the guest's JIT emitted) and with that jump replaced by the
 `jmp __x86_indirect_thunk_rcx` that emit_indirect_jump() emits with
-X86_FEATURE_RETPOLINE (form "retpoline"; branches re-targeted, checked by
-disassembling the result).
+X86_FEATURE_RETPOLINE (form "retpoline") and with the `lfence; jmp *%rcx` it
+emits with X86_FEATURE_RETPOLINE_LFENCE (form "lfence"); branches
+re-targeted, checked by disassembling the result.
 
 Usage: bench-prepare.py IMG_DIR PAHOLE_TXT CASES_OUT LOADS_JSON
 """
@@ -185,6 +186,8 @@ def emit(img, form):
     for _, b, t in insns:
         if form == "retpoline" and re.fullmatch(r"jmp\s+\*%rcx", t):
             b = b"\xe9\x00\x00\x00\x00"
+        elif form == "lfence" and re.fullmatch(r"jmp\s+\*%rcx", t):
+            b = b"\x0f\xae\xe8" + b
         new_off.append(pos)
         new_b.append(bytearray(b))
         pos += len(b)
@@ -215,19 +218,25 @@ def emit(img, form):
             fail(f"rel8 branch '{t}' out of reach after rewriting")
         nb[br[1]:br[1] + br[2]] = d.to_bytes(br[2], "little", signed=True)
     data = b"".join(bytes(x) for x in new_b)
-    if form == "retpoline":  # same instructions, the jump replaced, targets kept
+    if form != "plain":  # same instructions, the jump replaced, targets kept
         back = disasm(data)
+        if form == "lfence":  # lfence; jmp *%rcx: drop the lfence to compare
+            back = [x for x in back if not re.fullmatch(r"lfence", x[2])]
         if len(back) != len(insns):
-            fail("the retpoline rewrite changed the instruction count")
+            fail(f"the {form} rewrite changed the instruction count")
         for (o, b, t), (no, nb2, nt) in zip(insns, back):
             if re.fullmatch(r"jmp\s+\*%rcx", t):
                 if not nt.startswith("jmp"):
-                    fail("the retpoline rewrite lost the jump")
+                    fail(f"the {form} rewrite lost the jump")
                 continue
             if branch(b):
+                tgt = o + len(b) + sdisp(b, branch(b)[1], branch(b)[2])
+                ntgt = no + len(nb2) + sdisp(nb2, branch(nb2)[1], branch(nb2)[2])
+                if tgt in old_index and back[old_index[tgt]][0] != ntgt:
+                    fail(f"the {form} rewrite moved the target of '{t}'")
                 continue
             if b != nb2:
-                fail(f"the retpoline rewrite changed '{t}' into '{nt}'")
+                fail(f"the {form} rewrite changed '{t}' into '{nt}'")
     return data, out_rel
 
 
@@ -264,7 +273,7 @@ def main():
     loads = {}
     for c in cases:
         imgs = checked[c["name"]]
-        forms = ["plain", "retpoline"] if c["variant"] in ("cache", "legacy") else ["plain"]
+        forms = ["plain", "retpoline", "lfence"] if c["variant"] in ("cache", "legacy") else ["plain"]
         me = int(c["max_entries"])
         mask = (1 << (me - 1).bit_length()) - 1 if me else 0
         for form in forms:
@@ -286,7 +295,7 @@ def main():
             s = seq[st:en + 1]
         else:
             s = []
-        ld = jit_loads.loads(s) if s else []
+        ld = [x for x in jit_loads.loads(s) if not x.startswith("nop")] if s else []
         loads[c["variant"]] = {"loads": len(ld), "load_insns": ld, "sequence": s}
     jump = "jmp *%rcx" if any(re.fullmatch(r"jmp\s+\*%rcx", t) for _, _, t in checked[lg["name"]][0]["insns"]) else "other"
     with open(cases_out, "w") as f:

@@ -116,9 +116,11 @@ echo "timing_seconds=$(( $(date +%s) - t0 ))" >>"$bo/host.txt"
 log "timing done in $(( $(date +%s) - t0 ))s"
 
 # cachegrind: two iteration counts per case; the difference is per-call
-# exact (setup and first-touch misses cancel). Caches as this CPU's L1d and
-# L2 (cachegrind simulates two levels; "LL" here is the L2).
-: >"$bo/cg.txt"
+# exact (setup and first-touch misses cancel). The JITed code has no symbol:
+# cachegrind files its counts under ???, which the report reads (valgrind
+# 3.19 has no --toggle-collect). Caches as this CPU's L1i/L1d and L2
+# (cachegrind simulates two levels; "LL" here is the L2).
+mkdir -p "$bo/cg"
 if [ "${BENCH_CG:-1}" = 1 ]; then
 	c=/sys/devices/system/cpu/cpu$cpu/cache
 	geo() { # LEVEL TYPE -> size,assoc,line
@@ -131,21 +133,19 @@ if [ "${BENCH_CG:-1}" = 1 ]; then
 		done
 		die "no level $1 $2 cache in $c"
 	}
-	d1=$(geo 1 Data) ll=$(geo 2 Unified)
+	d1=$(geo 1 Data) i1=$(geo 1 Instruction) ll=$(geo 2 Unified)
 	evict=$(( 2 * ${ll%%,*} ))
-	echo "geometry D1=$d1 LL=$ll evict=$evict" >>"$bo/cg.txt"
+	echo "D1=$d1 I1=$i1 LL=$ll evict=$evict" >"$bo/cg/geometry.txt"
 	t0=$(date +%s)
 	log "cachegrind (D1 $d1, LL=L2 $ll): 4 variants x ${#chains[@]} chains x hot/cold x 2 runs"
 	for cs in $(grep -E '^case [a-z]+-n[0-9]+-plain ' "$bo/cases.txt" | cut -d' ' -f2); do
 		for mode in hot cold; do
 			for k in 200 600; do
 				f=$bo/cg/$cs-$mode-$k.out
-				mkdir -p "$bo/cg"
-				valgrind --tool=cachegrind --cache-sim=yes --D1="$d1" --LL="$ll" --I1=32768,8,64 \
-					--toggle-collect=run_one --cachegrind-out-file="$f" \
+				valgrind --tool=cachegrind --cache-sim=yes --D1="$d1" --LL="$ll" --I1="$i1" \
+					--cachegrind-out-file="$f" \
 					"$bo/harness" -d "$bo/img" "$bo/cases.txt" cg "$cs" "$mode" "$k" "$evict" \
 					>"$f.log" 2>&1 || { tail "$f.log" >&2; die "cachegrind run of $cs $mode failed"; }
-				echo "run $cs $mode $k $(grep '^events:' "$f" | cut -d' ' -f2-) | $(grep '^summary:' "$f" | cut -d' ' -f2-)" >>"$bo/cg.txt"
 			done
 		done
 	done

@@ -14,13 +14,14 @@
  * fields. Every call's return value is checked (N + 1: the chain ran).
  *
  *   harness [-d DUMP_DIR] CASES time ROUNDS TARGET_MS
- *       hot: the chain in a tight loop; cold: before each call the lines of
- *       the prog array, cache slots and bpf_prog structures it reads are
- *       clflush'ed (outside the timed region). Cases are interleaved within
+ *       hot: the chain in a tight loop, 15 batches, the median batch;
+ *       cold: before each call the lines of the prog array, cache slots and
+ *       bpf_prog structures it reads are clflush'ed (outside the timed
+ *       region), each call timed with rdtsc, the median call. Cases are interleaved within
  *       each round, the order rotated every round. One JSON line per
  *       measurement on stdout.
  *   harness [-d DUMP_DIR] CASES cg CASE hot|cold ITERS EVICT_BYTES
- *       for cachegrind (--toggle-collect=run_one): ITERS calls; cold evicts
+ *       for cachegrind: ITERS calls; cold evicts
  *       by reading EVICT_BYTES before each call (cachegrind ignores clflush).
  */
 #define _GNU_SOURCE
@@ -309,17 +310,38 @@ static void calibrate_tsc(void)
 	ns_per_tick = (t1 - t0) / (double)(c1 - c0);
 }
 
-static double time_hot(struct bcase *c, long iters)
+static int cmp_double(const void *a, const void *b)
 {
-	double t0, t1;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The median of BATCHES batches of iters / BATCHES calls, in ns per call:
+ * a batch hit by an interrupt or a preemption (the host is shared) does
+ * not move it. *mean gets the plain mean over all calls.
+ */
+#define BATCHES 15
+
+static double time_hot(struct bcase *c, long iters, double *mean)
+{
+	double t[BATCHES], total = 0;
+	long per = iters / BATCHES + 1;
 
 	for (int i = 0; i < 100; i++)
 		check_ret(c, run_one(c));
-	t0 = now_ns();
-	for (long i = 0; i < iters; i++)
-		check_ret(c, run_one(c));
-	t1 = now_ns();
-	return (t1 - t0) / iters;
+	for (int b = 0; b < BATCHES; b++) {
+		double t0 = now_ns();
+
+		for (long i = 0; i < per; i++)
+			check_ret(c, run_one(c));
+		t[b] = (now_ns() - t0) / per;
+		total += t[b];
+	}
+	qsort(t, BATCHES, sizeof(t[0]), cmp_double);
+	*mean = total / BATCHES;
+	return t[BATCHES / 2];
 }
 
 static void flush(const struct bcase *c)
@@ -329,11 +351,15 @@ static void flush(const struct bcase *c)
 	_mm_mfence();
 }
 
-static double time_cold(struct bcase *c, long iters)
+/* Each call timed alone after the flush; the median call, in ns. */
+static double time_cold(struct bcase *c, long iters, double *mean)
 {
-	uint64_t sum = 0;
+	static double t[1 << 20];
+	double total = 0;
 	unsigned int aux, r;
 
+	if (iters > (long)(sizeof(t) / sizeof(t[0])))
+		iters = sizeof(t) / sizeof(t[0]);
 	for (long i = 0; i < iters; i++) {
 		uint64_t t0, t1;
 
@@ -345,9 +371,12 @@ static double time_cold(struct bcase *c, long iters)
 		t1 = __rdtscp(&aux);
 		_mm_lfence();
 		check_ret(c, r);
-		sum += t1 - t0;
+		t[i] = (t1 - t0) * ns_per_tick;
+		total += t[i];
 	}
-	return sum * ns_per_tick / iters;
+	qsort(t, iters, sizeof(t[0]), cmp_double);
+	*mean = total / iters;
+	return t[iters / 2];
 }
 
 static int cmd_time(int rounds, double target_ms)
@@ -359,7 +388,7 @@ static int cmd_time(int rounds, double target_ms)
 	printf("{\"tsc_ns_per_tick\": %.6f}\n", ns_per_tick);
 	/* Iterations per measurement: about target_ms each. */
 	for (int i = 0; i < ncases; i++) {
-		double h = time_hot(&cases[i], 2000), k = time_cold(&cases[i], 500);
+		double m, h = time_hot(&cases[i], 3000, &m), k = time_cold(&cases[i], 500, &m);
 
 		iters[i][0] = target_ms * 1e6 / h + 1;
 		iters[i][1] = target_ms * 1e6 / (k + 60 * ns_per_tick * cases[i].nflush) + 1;
@@ -369,11 +398,13 @@ static int cmd_time(int rounds, double target_ms)
 			for (int k = 0; k < ncases; k++) {
 				int i = (k + r) % ncases;
 				struct bcase *c = &cases[i];
-				double ns = m ? time_cold(c, iters[i][1]) : time_hot(c, iters[i][0]);
+				double mean, ns = m ? time_cold(c, iters[i][1], &mean) :
+						      time_hot(c, iters[i][0], &mean);
 
 				printf("{\"case\": \"%s\", \"variant\": \"%s\", \"form\": \"%s\", \"n\": %d, "
-				       "\"mode\": \"%s\", \"round\": %d, \"iters\": %ld, \"ns_per_run\": %.3f}\n",
-				       c->name, c->variant, c->form, c->n, modes[m], r, iters[i][m], ns);
+				       "\"mode\": \"%s\", \"round\": %d, \"iters\": %ld, \"ns_per_run\": %.3f, "
+				       "\"ns_per_run_mean\": %.3f}\n",
+				       c->name, c->variant, c->form, c->n, modes[m], r, iters[i][m], ns, mean);
 			}
 			fflush(stdout);
 		}
