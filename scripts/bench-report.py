@@ -154,6 +154,19 @@ def main():
         if fl and c["variant"] != "floor":
             c["per_tail_call_over_floor"] = {k: (c["per_run"][k] - fl[k]) / c["n"] for k in fl}
 
+    # In-guest timing (BPF_PROG_TEST_RUN), only where the guest ran it.
+    gt, gpath = {}, os.path.join(bo, "img", "guest-time.txt")
+    if os.path.exists(gpath):
+        for line in open(gpath):
+            _, name, _, ns = line.split()
+            gt.setdefault(name, []).append(int(ns))
+    guest_timing = {
+        "accel": guest.get("accel"),
+        "meaningful": guest.get("accel") == "kvm",
+        "cases": {k: {"median_ns_per_run": statistics.median(v), "min": min(v), "max": max(v), "all": v}
+                  for k, v in sorted(gt.items())},
+    } if gt else {"skipped": f"the guest ran under {guest.get('accel', '?')}: no in-guest timing (an emulator's timings say nothing)"}
+
     res = {
         "host": host, "guest": guest, "tsc_ns_per_tick": meta["tsc_ns_per_tick"],
         "indirect_jump_form_kernel_jit_emits_on_this_host": hform,
@@ -163,6 +176,7 @@ def main():
                                 for k, v in loads["loads_per_tail_call"].items()},
         "cases": cases, "ratios": ratios,
         "cachegrind": {"geometry": geo, "cases": cg},
+        "guest_timing": guest_timing,
         "notes": [
             "Timings: the JITed bytes run natively on the host, pinned; the guest (TCG) only JITs and dumps.",
             "hot: the chain in a tight loop; cold: prog array, cache slots and bpf_prog lines clflush'ed before each call (branch predictors stay warm; code stays cached).",
@@ -204,6 +218,13 @@ def main():
             t, r = c["per_tail_call"], c["per_run"]
             print(f"{c['n']:>3} {c['mode']:<5} {c['variant']:<7} {t['Ir']:>7.2f} {t['D1_misses']:>8.2f} {t['LL_misses']:>8.2f} "
                   f"{r['Ir']:>15.1f} {r['D1_misses']:>6.1f} {r['LL_misses']:>6.1f}")
+    if gt:
+        tag = "" if guest_timing["meaningful"] else " (NOT meaningful: the guest ran under an emulator)"
+        print(f"\nin-guest timing, {guest.get('accel')}, BPF_PROG_TEST_RUN, ns per run, median of rounds{tag}")
+        for k, v in guest_timing["cases"].items():
+            print(f"  {k:<12} {v['median_ns_per_run']:>10}  [{v['min']} - {v['max']}]")
+    else:
+        print(f"\nin-guest timing: {guest_timing['skipped']}")
     svg(os.path.join(bo, "bench.svg"), cases, hform, host)
     return 0
 

@@ -16,8 +16,10 @@
  *   direct  constant key per program (poked direct jump)
  *   floor   one program doing the same N + 1 increments, no tail call
  *
- * Usage: guest OUT_DIR N...   writes OUT_DIR/<case>-<slot>.bin and
- * OUT_DIR/manifest.txt; exits non-zero on any failure.
+ * Usage: guest OUT_DIR TIME_ROUNDS N...   writes OUT_DIR/<case>-<slot>.bin
+ * and OUT_DIR/manifest.txt; with TIME_ROUNDS > 0 also times the chains in
+ * the guest (BPF_PROG_TEST_RUN, for KVM guests) into OUT_DIR/guest-time.txt.
+ * Exits non-zero on any failure.
  */
 #include <errno.h>
 #include <linux/bpf.h>
@@ -37,6 +39,7 @@
 #define ADD64_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
 #define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
 #define STX_W(d, s, o)	INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
+#define ST_W(d, o, i)	INSN(BPF_ST | BPF_MEM | BPF_W, d, 0, o, i)
 #define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 #define CB0 offsetof(struct __sk_buff, cb[0])
@@ -95,8 +98,8 @@ static void map_update(int map, unsigned int key, int prog)
 		die("map update failed%s", "");
 }
 
-/* Run prog once with cb[0] = 0; returns retval. */
-static long run(int prog)
+/* Run prog repeat times with cb[0] = 0; returns retval, *ns the mean time. */
+static long run(int prog, unsigned int repeat, unsigned int *ns)
 {
 	struct __sk_buff ctx = { 0 };
 	unsigned char data[64] = { 0 };
@@ -107,9 +110,11 @@ static long run(int prog)
 	a.test.data_size_in = sizeof(data);
 	a.test.ctx_in = (uintptr_t)&ctx;
 	a.test.ctx_size_in = sizeof(ctx);
-	a.test.repeat = 1;
+	a.test.repeat = repeat;
 	if (sys_bpf(BPF_PROG_TEST_RUN, &a))
 		die("test run failed%s", "");
+	if (ns)
+		*ns = a.test.duration;
 	return a.test.retval;
 }
 
@@ -184,6 +189,7 @@ static int link_prog(int map, int direct_key)
 	insns[n++] = MOV64_REG(BPF_REG_1, BPF_REG_6);
 	insns[n++] = CALL(BPF_FUNC_tail_call);
 	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
+	insns[n++] = ST_W(BPF_REG_6, CB0, 0);	/* ready for the next run */
 	insns[n++] = EXIT();
 	return prog_load(insns, n);
 }
@@ -201,9 +207,14 @@ static int floor_prog(unsigned int n_calls)
 		insns[n++] = STX_W(BPF_REG_6, BPF_REG_3, CB0);
 	}
 	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
+	insns[n++] = ST_W(BPF_REG_6, CB0, 0);
 	insns[n++] = EXIT();
 	return prog_load(insns, n);
 }
+
+static int entries[16];
+static char entry_names[16][32];
+static int nentries;
 
 static void one_case(const char *variant, unsigned int n_calls)
 {
@@ -228,7 +239,11 @@ static void one_case(const char *variant, unsigned int n_calls)
 		for (unsigned int i = 0; i < nprogs; i++)
 			map_update(map, i, progs[i]);
 	}
-	ret = run(progs[0]);
+	if (nentries < (int)ARRAY_SIZE(entries)) {
+		entries[nentries] = progs[0];
+		snprintf(entry_names[nentries++], sizeof(entry_names[0]), "%s", cname);
+	}
+	ret = run(progs[0], 1, NULL);
 	if (ret != (long)n_calls + 1) {
 		fprintf(stderr, "bench guest: %s returned %ld, want %u\n", cname, ret, n_calls + 1);
 		exit(1);
@@ -248,16 +263,47 @@ static void one_case(const char *variant, unsigned int n_calls)
 	/* The programs stay loaded (no close) so no address is reused. */
 }
 
+/*
+ * In-guest timing (only meaningful under KVM): BPF_PROG_TEST_RUN with
+ * repeat, rounds interleaved over the cases, the kernel's mean ns per run.
+ * Hot only: user space cannot flush the kernel's prog array.
+ */
+static void guest_timing(int rounds, unsigned int repeat)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/guest-time.txt", out_dir);
+	f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s", path);
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < nentries; i++) {
+			int e = (i + r) % nentries;
+			unsigned int ns;
+
+			run(entries[e], repeat, &ns);
+			fprintf(f, "time %s %d %u\n", entry_names[e], r, ns);
+		}
+	}
+	if (fclose(f))
+		die("writing %s failed", path);
+}
+
 int main(int argc, char **argv)
 {
 	static const char *variants[] = { "cache", "legacy", "direct", "floor" };
+	int time_rounds;
 	char path[512];
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: guest OUT_DIR N...\n");
+	if (argc < 4) {
+		fprintf(stderr, "usage: guest OUT_DIR TIME_ROUNDS N...\n");
 		return 2;
 	}
 	out_dir = argv[1];
+	time_rounds = atoi(argv[2]);
+	argv++;
+	argc--;
 	snprintf(path, sizeof(path), "%s/manifest.txt", out_dir);
 	manifest = fopen(path, "w");
 	if (!manifest)
@@ -273,6 +319,8 @@ int main(int argc, char **argv)
 	set_cache_sysctl(1);
 	if (fclose(manifest))
 		die("writing %s failed", path);
+	if (time_rounds > 0)
+		guest_timing(time_rounds, 100000);
 	printf("bench guest: %d chain lengths x 4 variants dumped to %s\n", argc - 2, out_dir);
 	return 0;
 }

@@ -3,10 +3,12 @@
 # Runs in the guest (scripts/bench.sh): JIT the benchmark programs with the
 # cache on and off and dump them, with what the host needs to know about
 # this kernel (thunk addresses, mitigations).
-# Usage: guest.sh OUT_DIR GUEST_BINARY N...
+# In-guest timing: TIME=auto times the programs only under KVM (kvm-clock
+# offered; an emulator's timings mean nothing), force always, off never.
+# Usage: guest.sh OUT_DIR GUEST_BINARY auto|force|off N...
 set -euo pipefail
-out=$1 bin=$2
-shift 2
+out=$1 bin=$2 time=$3
+shift 3
 echo 1 >/proc/sys/net/core/bpf_jit_enable
 [ -e /proc/sys/kernel/bpf_tailcall_cache ] || { echo "no kernel.bpf_tailcall_cache: not the series' kernel" >&2; exit 1; }
 {
@@ -17,4 +19,11 @@ echo 1 >/proc/sys/net/core/bpf_jit_enable
 # Thunks a JITed tail call may jump to (absent when mitigations are off).
 grep -E ' (__x86_indirect_thunk_rcx|__x86_indirect_jump_thunk_rcx|__x86_return_thunk|its_static_thunk)$' \
 	/proc/kallsyms >"$out/thunks.txt" || true
-"$bin" "$out" "$@"
+accel=tcg
+grep -qw kvm-clock /sys/devices/system/clocksource/clocksource0/available_clocksource 2>/dev/null && accel=kvm
+echo "accel $accel" >>"$out/guest-info.txt"
+rounds=0
+if [ "$time" = force ] || { [ "$time" = auto ] && [ "$accel" = kvm ]; }; then
+	rounds=5
+fi
+"$bin" "$out" "$rounds" "$@"
