@@ -7,7 +7,8 @@ For every case it checks that the tail-call sequence is the one the case
 claims (cache: cmp edx,<max_entries imm>, one load through the cache slot
 and no load of max_entries or bpf_func; legacy: the loads of max_entries,
 ptrs[] and bpf_func; direct: a poked jmp to the next program; floor: no tail
-call), that kernel.bpf_tailcall_cache=0 changed the image, and that the
+call; gotox: N indirect jumps through an insn-array jump table), that
+kernel.bpf_tailcall_cache=0 changed the image, and that the
 struct offsets in the images are the ones pahole reads from the built
 vmlinux. It lists what must be relocated (the prog array's address, the
 poked jumps to other programs) and fails on any other reference out of an
@@ -89,10 +90,12 @@ def parse_manifest(d):
     with open(os.path.join(d, "manifest.txt")) as f:
         for line in f:
             w = line.split()
-            kv = dict(x.split("=", 1) for x in w[2:])
+            kv = dict(x.split("=", 1) for x in w[2:] if "=" in x)
             if w[0] == "case":
                 cases[w[1]] = dict(kv, name=w[1], progs=[])
                 order.append(w[1])
+            elif w[0] == "table":
+                cases[w[1]].setdefault("table", []).append(int(kv["jitted_off"]))
             elif w[0] == "prog":
                 with open(os.path.join(d, kv["file"]), "rb") as g:
                     data = g.read()
@@ -139,13 +142,26 @@ def check_case(c, off):
             ok = not seq_start and not ijmp and has(rf"cmpq\s+\$0x{MAX_TAIL_CALL_CNT:x},\(%rax\)") == 1
         elif var == "floor":
             ok = not seq_start and not ijmp and not has(r"cmpq\s+\$0x21,\(%rax\)")
+        elif var == "gotox":
+            tab = c.get("table", [])
+            offs = {o for o, _, _ in insns}
+            ok = (not seq_start and not ijmp and has(r"jmp\s+\*%rsi") == n
+                  and has(r"movabs\s+\$0x[0-9a-f]+,%rdi") == n and len(tab) == n + 1
+                  and all(t in offs for t in tab) and len(progs) == 1)
         else:
             fail(f"unknown variant {var}")
         if not ok:
             print("\n".join(txt), file=sys.stderr)
             fail(f"{name}: the JITed image does not have the {var} sequence")
         for i, (o, b, t) in enumerate(insns):
-            if b[:2] == b"\x48\xbe" and len(b) == 10:  # movabs $imm64,%rsi: the prog array
+            if var == "gotox" and b[:2] == b"\x48\xbf" and len(b) == 10:  # the jump table
+                v = int.from_bytes(b[2:], "little")
+                if map_addr is None:
+                    map_addr = v
+                if v != map_addr:
+                    fail(f"{name}: two jump tables")
+                relocs.append((i, "table", 2, None, None))
+            elif b[:2] == b"\x48\xbe" and len(b) == 10:  # movabs $imm64,%rsi: the prog array
                 v = int.from_bytes(b[2:], "little")
                 if map_addr is None:
                     map_addr = v
@@ -281,6 +297,8 @@ def main():
                          f"max_entries={me} index_mask={mask} nprogs={len(imgs)}")
             for img in imgs:
                 data, rel = emit(img, form)
+                for k, t in enumerate(c.get("table", [])):
+                    lines.append(f"tab {k} {t}")
                 lines.append(f"img {img['slot']} {len(data)} {img['file'] if form == 'plain' else '-'} {data.hex()}")
                 for kind, at, tslot, addn in rel:
                     lines.append(f"rel {img['slot']} {kind} {at}" + (f" {tslot} {addn}" if kind == "prog" else ""))
@@ -292,6 +310,10 @@ def main():
         elif c["variant"] == "direct":
             st = next(i for i, t in enumerate(seq) if re.fullmatch(r"mov\s+-0x[0-9a-f]+\(%rbp\),%rax", t))
             en = next(i for i in range(st, len(seq)) if re.match(r"jmp\s+0x", seq[i]) and i > st + 3)
+            s = seq[st:en + 1]
+        elif c["variant"] == "gotox":
+            st = next(i for i, t in enumerate(seq) if re.match(r"shl\s", t))
+            en = next(i for i in range(st, len(seq)) if re.fullmatch(r"jmp\s+\*%rsi", seq[i]))
             s = seq[st:en + 1]
         else:
             s = []

@@ -20,9 +20,9 @@ import re
 import statistics
 import sys
 
-VARIANTS = ["cache", "legacy", "direct", "floor"]
+VARIANTS = ["cache", "legacy", "direct", "floor", "gotox"]
 FORMS = ["plain", "retpoline", "lfence"]
-COLORS = {"cache": "#1b9e77", "legacy": "#d95f02", "direct": "#7570b3"}
+COLORS = {"cache": "#1b9e77", "legacy": "#d95f02", "direct": "#7570b3", "gotox": "#999999"}
 
 
 def quartiles(v):
@@ -233,22 +233,23 @@ def svg(path, cases, hform, host):
     """Four panels (hot/cold x N): ns per tail call over the floor, min-max whiskers."""
     ns = sorted({c["n"] for c in cases})
     panels = [(mode, n) for mode in ("hot", "cold") for n in ns]
-    bars = [("cache", "plain"), ("legacy", "plain"), ("direct", "plain"),
-            ("cache", "retpoline"), ("legacy", "retpoline"),
-            ("cache", "lfence"), ("legacy", "lfence")]
-    pw, ph, top, left = 460, 300, 70, 60
+    # (variant, form, slot position)
+    bars = [("cache", "plain", 0), ("legacy", "plain", 1), ("direct", "plain", 2), ("gotox", "plain", 3),
+            ("cache", "retpoline", 4.5), ("legacy", "retpoline", 5.5),
+            ("cache", "lfence", 7), ("legacy", "lfence", 8)]
+    pw, ph, top, left = 480, 300, 80, 60
     W, H = left + len(panels) // 2 * (pw + 40), top + 2 * (ph + 90)
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
          f'<text x="{left}" y="22" font-size="16" font-weight="bold">BPF tail call cost on {esc(host.get("cpu", "?"))}: ns per tail call over the no-tail-call floor</text>',
-         f'<text x="{left}" y="42">median of rounds, whiskers min-max; cache = cached target, legacy = kernel.bpf_tailcall_cache=0, direct = constant key (poked jump).'
-         f' Bold border: the jump form the JIT emits on this CPU ({hform}).</text>']
+         f'<text x="{left}" y="40">median of rounds, whiskers min-max. cache = cached target; legacy = kernel.bpf_tailcall_cache=0; direct = constant key (poked jump);</text>',
+         f'<text x="{left}" y="56">gotox = indirect jump inside one program (context). Bold border: the jump form the kernel JIT emits on this CPU ({hform}).</text>']
     idx = {(c["variant"], c["form"], c["n"], c["mode"]): c for c in cases}
     for pi, (mode, n) in enumerate(panels):
         x0 = left + (pi % 2) * (pw + 40)
         y0 = top + (pi // 2) * (ph + 90) + 20
         vals = []
-        for v, f in bars:
+        for v, f, _ in bars:
             c = idx.get((v, f, n, mode))
             if c and c["ns_per_tail_call_over_floor"]:
                 vals.append(c["ns_per_tail_call_over_floor"]["max"])
@@ -261,14 +262,13 @@ def svg(path, cases, hform, host):
             y = y0 + ph - ph * t / 4
             o.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
             o.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{val:.0f}</text>')
-        bw = pw / (len(bars) + 1.5)
-        for bi, (v, f) in enumerate(bars):
+        bw = pw / 9.5
+        for v, f, slot in bars:
             c = idx.get((v, f, n, mode))
             if not c or not c["ns_per_tail_call_over_floor"]:
                 continue
             p = c["ns_per_tail_call_over_floor"]
-            gap = 0 if bi < 3 else (0.5 if bi < 5 else 1.0)
-            x = x0 + 8 + (bi + gap) * bw
+            x = x0 + 8 + slot * bw
             h = max(p["median"], 0) / vmax * ph
             y = y0 + ph - h
             strokew = 2.5 if f == hform else 0.5
@@ -280,7 +280,7 @@ def svg(path, cases, hform, host):
             o.append(f'<line x1="{cx:.1f}" y1="{ylo:.1f}" x2="{cx:.1f}" y2="{yhi:.1f}" stroke="black"/>')
             o.append(f'<text x="{cx:.1f}" y="{min(y, yhi) - 4:.1f}" text-anchor="middle" font-size="10">{p["median"]:.1f}</text>')
             o.append(f'<text x="{cx:.1f}" y="{y0 + ph + 14}" text-anchor="middle" font-size="10">{v}</text>')
-        for label, b0, b1 in (("plain jmp", 0, 3), ("retpoline", 3.5, 5.5), ("lfence", 6, 8)):
+        for label, b0, b1 in (("plain jmp *%rcx", 0, 4), ("retpoline", 4.5, 6.5), ("lfence; jmp", 7, 9)):
             xm = x0 + 8 + (b0 + b1) / 2 * bw
             o.append(f'<text x="{xm:.1f}" y="{y0 + ph + 30}" text-anchor="middle" font-style="italic">{label}</text>')
     o.append("</svg>")

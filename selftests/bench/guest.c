@@ -43,8 +43,13 @@
 #define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 #define CB0 offsetof(struct __sk_buff, cb[0])
+/* From the 7.3 uapi (the host's linux/bpf.h may predate them). */
+#define MAP_TYPE_INSN_ARRAY 34
+struct insn_array_value {
+	uint32_t orig_off, xlated_off, jitted_off, pad;
+};
 #define MAX_N 32
-#define MAX_INSNS (8 + 3 * (MAX_N + 1))
+#define MAX_INSNS (16 + 10 * (MAX_N + 1))
 
 static const char *out_dir;
 static FILE *manifest;
@@ -212,8 +217,69 @@ static int floor_prog(unsigned int n_calls)
 	return prog_load(insns, n);
 }
 
-static int entries[16];
-static char entry_names[16][32];
+/*
+ * gotox (for context): the same N + 1 increments in one program, each of
+ * the first N blocks reaching the next through an indirect jump
+ * (BPF_JA | BPF_X) through a BPF_MAP_TYPE_INSN_ARRAY jump table (N
+ * indirect jumps, like N tail calls). *map_out: the table.
+ */
+#define BLOCK_INSNS 10
+static int gotox_prog(unsigned int n_calls, int *map_out)
+{
+	struct bpf_insn insns[16 + BLOCK_INSNS * (MAX_N + 1)];
+	union bpf_attr a = {
+		.map_type = MAP_TYPE_INSN_ARRAY,
+		.key_size = 4, .value_size = sizeof(struct insn_array_value),
+		.max_entries = n_calls + 1,
+	};
+	unsigned int end = 1 + BLOCK_INSNS * n_calls + 3;
+	size_t n = 0;
+	int map;
+
+	map = sys_bpf(BPF_MAP_CREATE, &a);
+	if (map < 0)
+		die("insn array create failed%s", "");
+	for (unsigned int k = 0; k <= n_calls; k++) {
+		struct insn_array_value v = { .orig_off = 1 + BLOCK_INSNS * k };
+		union bpf_attr u = { .map_fd = map, .key = (uintptr_t)&k, .value = (uintptr_t)&v };
+
+		if (sys_bpf(BPF_MAP_UPDATE_ELEM, &u))
+			die("insn array update failed%s", "");
+	}
+	memset(&a, 0, sizeof(a));
+	a.map_fd = map;
+	if (sys_bpf(BPF_MAP_FREEZE, &a))
+		die("insn array freeze failed%s", "");
+	insns[n++] = MOV64_REG(BPF_REG_6, BPF_REG_1);
+	for (unsigned int k = 0; k <= n_calls; k++) {
+		unsigned int at = 1 + BLOCK_INSNS * k;
+
+		insns[n++] = LDX_W(BPF_REG_3, BPF_REG_6, CB0);
+		insns[n++] = ADD64_IMM(BPF_REG_3, 1);
+		insns[n++] = STX_W(BPF_REG_6, BPF_REG_3, CB0);
+		if (k == n_calls)
+			break;	/* the last block falls into the end */
+		/*
+		 * if (r3 != k + 1) goto end; gotox table[r3]: the verifier
+		 * needs the target ahead (no loop), the JIT still loads it.
+		 */
+		insns[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_3, 0, end - (at + 4), k + 1);
+		insns[n++] = INSN(BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_3, 0, 0, 3);
+		insns[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_VALUE, 0, map);
+		insns[n++] = INSN(0, 0, 0, 0, 0);
+		insns[n++] = INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+		insns[n++] = INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_2, BPF_REG_1, 0, 0);
+		insns[n++] = INSN(BPF_JMP | BPF_JA | BPF_X, BPF_REG_2, 0, 0, 0);	/* gotox r2 */
+	}
+	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
+	insns[n++] = ST_W(BPF_REG_6, CB0, 0);
+	insns[n++] = EXIT();
+	*map_out = map;
+	return prog_load(insns, n);
+}
+
+static int entries[32];
+static char entry_names[32][32];
 static int nentries;
 
 static void one_case(const char *variant, unsigned int n_calls)
@@ -229,6 +295,9 @@ static void one_case(const char *variant, unsigned int n_calls)
 	if (!strcmp(variant, "floor")) {
 		nprogs = 1;
 		progs[0] = floor_prog(n_calls);
+	} else if (!strcmp(variant, "gotox")) {
+		nprogs = 1;
+		progs[0] = gotox_prog(n_calls, &map);
 	} else {
 		map = map_create(max_entries);
 		if (map < 0)
@@ -249,7 +318,18 @@ static void one_case(const char *variant, unsigned int n_calls)
 		exit(1);
 	}
 	fprintf(manifest, "case %s variant=%s n=%u max_entries=%u nprogs=%u sysctl=%d retval=%ld\n",
-		cname, variant, n_calls, map >= 0 ? max_entries : 0, nprogs, sysctl, ret);
+		cname, variant, n_calls, map >= 0 && strcmp(variant, "gotox") ? max_entries : 0,
+		nprogs, sysctl, ret);
+	if (!strcmp(variant, "gotox")) {	/* the jump table: JITed offsets */
+		for (unsigned int k = 0; k <= n_calls; k++) {
+			struct insn_array_value v;
+			union bpf_attr u = { .map_fd = map, .key = (uintptr_t)&k, .value = (uintptr_t)&v };
+
+			if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &u))
+				die("insn array lookup failed%s", "");
+			fprintf(manifest, "table %s %u jitted_off=%u\n", cname, k, v.jitted_off);
+		}
+	}
 	for (unsigned int i = 0; i < nprogs; i++) {
 		size_t len;
 		int ctx_off;
@@ -292,7 +372,7 @@ static void guest_timing(int rounds, unsigned int repeat)
 
 int main(int argc, char **argv)
 {
-	static const char *variants[] = { "cache", "legacy", "direct", "floor" };
+	static const char *variants[] = { "cache", "legacy", "direct", "floor", "gotox" };
 	int time_rounds;
 	char path[512];
 

@@ -12,6 +12,7 @@
  * array's address and the poked direct jumps, and for form "plain" checks
  * that the bytes it executes are the dumped bytes except in the relocated
  * fields. Every call's return value is checked (N + 1: the chain ran).
+ * The gotox case gets its jump table (insn array) the same way.
  *
  *   harness [-d DUMP_DIR] CASES time ROUNDS TARGET_MS
  *       hot: the chain in a tight loop, 15 batches, the median batch;
@@ -38,13 +39,15 @@
 #define MAX_RELS 256
 #define PAGE 4096
 
-enum { R_ARRAY, R_PROG, R_THUNK };
+enum { R_ARRAY, R_PROG, R_THUNK, R_TABLE };
 
 struct rel { int slot, kind, off, tslot, addend; };
 struct img { size_t len; char file[256]; unsigned char *bytes, *code; };
 struct bcase {
 	char name[96], variant[16], form[16];
-	int n, max_entries, index_mask, nprogs, nrel, nflush;
+	int n, max_entries, index_mask, nprogs, nrel, nflush, ntab;
+	int tab_off[MAX_PROGS];	/* gotox: JITed offsets of the jump targets */
+	void **table;
 	struct img img[MAX_PROGS];
 	struct rel rel[MAX_RELS];
 	unsigned char *array, *prog[MAX_PROGS + 1];
@@ -141,6 +144,13 @@ static void read_cases(const char *path)
 			c->img[slot].bytes = malloc(len);
 			for (size_t i = 0; i < len; i++)
 				sscanf(line + pos + 2 * i, "%2hhx", &c->img[slot].bytes[i]);
+		} else if (!strncmp(line, "tab ", 4)) {
+			int k, o;
+
+			if (!c || sscanf(line, "tab %d %d", &k, &o) != 2 || k != c->ntab ||
+			    k >= MAX_PROGS || o < 0)
+				die("bad tab line", c ? c->name : NULL);
+			c->tab_off[c->ntab++] = o;
 		} else if (!strncmp(line, "rel ", 4)) {
 			struct rel *r;
 			char kind[16];
@@ -151,7 +161,7 @@ static void read_cases(const char *path)
 			r = &c->rel[c->nrel++];
 			n = sscanf(line, "rel %d %15s %d %d %d", &r->slot, kind, &r->off, &r->tslot, &r->addend);
 			r->kind = !strcmp(kind, "array") ? R_ARRAY : !strcmp(kind, "prog") ? R_PROG :
-				  !strcmp(kind, "thunk") ? R_THUNK : -1;
+				  !strcmp(kind, "thunk") ? R_THUNK : !strcmp(kind, "table") ? R_TABLE : -1;
 			if (r->kind < 0 || n < 3 || (r->kind == R_PROG && n != 5) ||
 			    r->slot < 0 || r->slot >= c->nprogs ||
 			    (r->kind == R_PROG && (r->tslot < 0 || r->tslot >= c->nprogs)))
@@ -178,7 +188,7 @@ static int in_reloc(const struct bcase *c, int slot, size_t i)
 {
 	for (int r = 0; r < c->nrel; r++) {
 		const struct rel *x = &c->rel[r];
-		size_t w = x->kind == R_ARRAY ? 8 : 4;
+		size_t w = x->kind == R_ARRAY || x->kind == R_TABLE ? 8 : 4;
 
 		if (x->slot == slot && i >= (size_t)x->off && i < x->off + w)
 			return 1;
@@ -227,14 +237,24 @@ static void setup(struct bcase *c)
 			ptrs[c->index_mask + 1 + i] = c->img[i].code + tail_off;
 		}
 	}
+	/* gotox: the insn array's jump table (JITed addresses). */
+	c->table = map_pages(8 * (c->ntab + 1), PROT_READ | PROT_WRITE);
+	for (int k = 0; k < c->ntab; k++) {
+		if ((size_t)c->tab_off[k] >= c->img[0].len)
+			die("jump table entry outside the image", c->name);
+		c->table[k] = c->img[0].code + c->tab_off[k];
+	}
 	for (int r = 0; r < c->nrel; r++) {
 		const struct rel *x = &c->rel[r];
 		unsigned char *at = c->img[x->slot].code + x->off;
 
-		if (x->off < 0 || (size_t)x->off + (x->kind == R_ARRAY ? 8 : 4) > c->img[x->slot].len)
+		if (x->off < 0 || (size_t)x->off + (x->kind == R_ARRAY || x->kind == R_TABLE ? 8 : 4) >
+		    c->img[x->slot].len)
 			die("relocation outside its image", c->name);
 		if (x->kind == R_ARRAY)
 			memcpy(at, &c->array, 8);
+		else if (x->kind == R_TABLE)
+			memcpy(at, &c->table, 8);
 		else if (x->kind == R_PROG)
 			put_rel32(at, c->img[x->tslot].code + x->addend);
 		else
@@ -272,6 +292,8 @@ static void setup(struct bcase *c)
 	}
 	for (int i = 0; i < c->nprogs; i++)
 		add_flush(c, c->prog[i] + off_func);
+	for (int k = 0; k < c->ntab; k++)
+		add_flush(c, &c->table[k]);
 }
 
 __attribute__((noinline)) unsigned int run_one(struct bcase *c)
