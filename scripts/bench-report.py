@@ -111,6 +111,8 @@ def main():
     for n in sorted({c["n"] for c in cases}):
         for mode in ("hot", "cold"):
             fl = med[("floor", "plain", n, mode)]
+            fq1, fq3 = quartiles(runs[("floor", "plain", n, mode)])
+            fiqr = fq3 - fq1
             d = med[("direct", "plain", n, mode)]
             for form in FORMS:
                 c, lg = med.get(("cache", form, n, mode)), med.get(("legacy", form, n, mode))
@@ -120,9 +122,10 @@ def main():
                     "n": n, "mode": mode, "form": form,
                     "cache_over_legacy_run": c / lg,
                     "cache_over_direct_run": c / d,
-                    # over the floor: only where both costs are measurably positive
-                    "cache_over_legacy_tail_call": (c - fl) / (lg - fl) if lg - fl > 0 and c - fl > 0 else None,
-                    "cache_over_direct_tail_call": (c - fl) / (d - fl) if d - fl > 0 and c - fl > 0 else None,
+                    # over the floor: only where both costs exceed the floor's
+                    # interquartile range (else the ratio is of noise)
+                    "cache_over_legacy_tail_call": (c - fl) / (lg - fl) if lg - fl > fiqr and c - fl > fiqr else None,
+                    "cache_over_direct_tail_call": (c - fl) / (d - fl) if d - fl > fiqr and c - fl > fiqr else None,
                     "legacy_minus_cache_ns_per_tail_call": (lg - c) / n,
                 })
 
@@ -195,7 +198,8 @@ def main():
     lp = res["loads_per_tail_call"]
     print("loads per tail call (JITed images): " + ", ".join(f"{k} {v['loads']}" for k, v in lp.items() if k != "floor"))
     print("\nns per chain run: median [min-max] over rounds; per tail call = (run - floor) / N\n")
-    hdr = f"{'N':>3} {'mode':<5} {'variant':<7} {'form':<10} {'run median':>11} {'[min - max]':>19} {'per tail call':>13}"
+    hdr = (f"{'N':>3} {'mode':<5} {'variant':<7} {'form':<10} {'run median':>11} {'IQR':>17} "
+           f"{'[min - max]':>19} {'per tail call':>13}")
     print(hdr)
     print("-" * len(hdr))
     for c in sorted(cases, key=lambda c: (c["n"], c["mode"] != "hot", VARIANTS.index(c["variant"]), FORMS.index(c["form"]))):
@@ -203,9 +207,9 @@ def main():
         pt = c["ns_per_tail_call_over_floor"]
         mark = " *" if c["indirect_jump_form_on_this_host"] else ""
         print(f"{c['n']:>3} {c['mode']:<5} {c['variant']:<7} {c['form']:<10} {r['median']:>11.2f} "
-              f"{'[%.2f - %.2f]' % (r['min'], r['max']):>19} {('%.2f' % pt['median']) if pt else '-':>13}{mark}")
+              f"{'%.2f - %.2f' % (r['q1'], r['q3']):>17} {'[%.2f - %.2f]' % (r['min'], r['max']):>19} {('%.2f' % pt['median']) if pt else '-':>13}{mark}")
     print("  * = the indirect-jump form the kernel JIT emits on this CPU")
-    print("\nratios of medians (run time; tail call over floor)\n")
+    print("\nratios of medians (run time; tail call over floor, '-' where a cost over the floor is within the floor's IQR)\n")
     print(f"{'N':>3} {'mode':<5} {'form':<10} {'cache/legacy':>13} {'(tail call)':>11} {'cache/direct':>13} {'(tail call)':>11} {'legacy-cache ns/tc':>19}")
     for r in ratios:
         f = lambda x: "-" if x is None else "%.2f" % x  # noqa: E731
