@@ -36,8 +36,11 @@ chains=(1 32)
 for t in gcc objdump pahole taskset python3; do
 	command -v "$t" >/dev/null || die "'$t' not found (make deps)"
 done
-if [ "${BENCH_CG:-1}" = 1 ]; then
-	command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind, or BENCH_CG=0)"
+if [ "${BENCH_CG:-1}" = 1 ] && ! command -v valgrind >/dev/null; then
+	[ "$(id -u)" -eq 0 ] || die "valgrind not found: install it, or BENCH_CG=0 to skip cachegrind"
+	log "installing valgrind (for cachegrind)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null ||
+		die "apt-get install valgrind failed (BENCH_CG=0 skips cachegrind)"
 fi
 t_start=$(date +%s)
 rm -rf "$bo"
