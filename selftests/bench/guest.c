@@ -15,6 +15,7 @@
  *   legacy  the same programs with kernel.bpf_tailcall_cache=0
  *   direct  constant key per program (poked direct jump)
  *   floor   one program doing the same N + 1 increments, no tail call
+ *   gotox   the same in one program, N indirect jumps through an insn array
  *
  * Usage: guest OUT_DIR TIME_ROUNDS N...   writes OUT_DIR/<case>-<slot>.bin
  * and OUT_DIR/manifest.txt; with TIME_ROUNDS > 0 also times the chains in
@@ -401,6 +402,7 @@ int main(int argc, char **argv)
 		die("writing %s failed", path);
 	if (time_rounds > 0)
 		guest_timing(time_rounds, 100000);
-	printf("bench guest: %d chain lengths x 4 variants dumped to %s\n", argc - 2, out_dir);
+	printf("bench guest: %d chain lengths x %zu variants dumped to %s\n", argc - 2,
+	       ARRAY_SIZE(variants), out_dir);
 	return 0;
 }
