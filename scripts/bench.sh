@@ -46,6 +46,9 @@ t_start=$(date +%s)
 rm -rf "$bo"
 mkdir -p "$bo/img"
 
+# Hold the build directory from the build to the end of the guest run: the
+# kernel the guest JITs with is the one built and read by pahole here.
+lock_build
 if [ "${BENCH_BUILD:-1}" = 1 ]; then
 	step "kernel build (scripts/build-kernel.sh)" "$TOP/scripts/build-kernel.sh" >/dev/null
 fi
@@ -79,7 +82,6 @@ grep -qx 'CONFIG_X86_KERNEL_IBT=y' "$b/.config" && ibt=4
 log "offsets from pahole: $(tr '\n' ' ' <"$bo/offsets.txt")"
 
 # The guest JITs and dumps; its timings are never used.
-lock_build
 guest_run() {
 	"$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-600}" --rwdir "$bo/img" -- \
 		"$TOP/selftests/bench/guest.sh" "$bo/img" "$bo/guest" "${BENCH_GUEST_TIME:-auto}" "${chains[@]}"
