@@ -157,7 +157,7 @@ if [ "${BENCH_CG:-1}" = 1 ]; then
 	evict=$(( 2 * ${ll%%,*} ))
 	echo "D1=$d1 I1=$i1 LL=$ll evict=$evict" >"$bo/cg/geometry.txt"
 	t0=$(date +%s)
-	log "cachegrind (D1 $d1, LL=L2 $ll): 4 variants x ${#chains[@]} chains x hot/cold x 2 runs"
+	log "cachegrind (D1 $d1, LL=L2 $ll): each plain case, hot and cold, 200 and 600 calls"
 	mapfile -t cg_cases < <(grep -E '^case [a-z]+-n[0-9]+-plain ' "$bo/cases.txt" | cut -d' ' -f2)
 	for cs in "${cg_cases[@]}"; do
 		for mode in hot cold; do
