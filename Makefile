@@ -5,6 +5,7 @@
 #   make test       the project's test suite (checks, Rust tests, the VM run)
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
 #   make test-arm64 the arm64 tier: cross build, qemu-system-aarch64, test_bpf
+#   make bench      the cost of a tail call on this CPU (out/bench)
 #
 # KDIR=/path/to/bpf-next uses your tree instead of the pinned 7.3.4 base.
 # SERIES=none builds and tests the unpatched base.
@@ -14,7 +15,8 @@ S := scripts
 export KDIR SERIES
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
-	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64
+	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
+	bench
 
 all: run
 
@@ -53,7 +55,7 @@ check-patches:
 	@$(S)/check-patches.sh
 
 shellcheck:
-	@shellcheck -x $(S)/*.sh selftests/guest/*.sh .ci/run
+	@shellcheck -x $(S)/*.sh selftests/guest/*.sh selftests/bench/*.sh .ci/run
 
 vm-run: export VM_CMD = $(CMD)
 vm-run:
@@ -71,3 +73,8 @@ sync-rust:
 
 clean-out:
 	rm -rf out
+
+# The cost of a tail call on this CPU: cache, legacy, direct, floor; hot and
+# cache-cold; chains of 1 and 32 (guest JITs and dumps, the host times).
+bench: deps
+	@$(S)/bench.sh

@@ -32,7 +32,7 @@ suite() {
 	return "$rc"
 }
 
-if suite shellcheck "$OUT/shellcheck.log" shellcheck -x "$TOP"/scripts/*.sh "$TOP"/selftests/guest/*.sh "$TOP"/.ci/run; then
+if suite shellcheck "$OUT/shellcheck.log" shellcheck -x "$TOP"/scripts/*.sh "$TOP"/selftests/guest/*.sh "$TOP"/selftests/bench/*.sh "$TOP"/.ci/run; then
 	record shellcheck 1 0
 else
 	record shellcheck 0 1
