@@ -15,72 +15,13 @@
  *
  * Prints one line per check and "tailcall_cache: N passed, M failed".
  */
-#include <errno.h>
-#include <linux/bpf.h>
-#include <linux/btf.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "bpf_raw.h"
+#include "tcc_check.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), \
-			     .src_reg = (s), .off = (o), .imm = (i) })
-#define MOV64_IMM(d, i)	INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define MOV64_REG(d, s)	INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
-#define JEQ_IMM(d, i, o) INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
 #define JA(o)		INSN(BPF_JMP | BPF_JA, 0, 0, o, 0)
-#define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define LD_MAP(d, fd)	INSN(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), \
-			INSN(0, 0, 0, 0, 0)
-
-#define FALLTHROUGH 0xff
-#define CB0 offsetof(struct __sk_buff, cb[0])
-#define CB1 offsetof(struct __sk_buff, cb[1])
 #define CB2 offsetof(struct __sk_buff, cb[2])
 #define STX_W(d, s, o)	INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
-#define ADD64_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
-#define CALL_REL(off)	INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, off)
 #define MAX_TAIL_CALL_CNT 33
-
-static int passed, failed;
-
-__attribute__((format(printf, 2, 3)))
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
-
-static long sys_bpf(int cmd, union bpf_attr *attr)
-{
-	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int map_create(unsigned int max_entries)
-{
-	union bpf_attr a = {
-		.map_type = BPF_MAP_TYPE_PROG_ARRAY,
-		.key_size = 4, .value_size = 4, .max_entries = max_entries,
-	};
-
-	return sys_bpf(BPF_MAP_CREATE, &a);
-}
 
 static char log_buf[65536];
 
@@ -107,109 +48,6 @@ static int prog_load_btf(const struct bpf_insn *insns, size_t n, int btf,
 	if (fd < 0)
 		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log_buf);
 	return fd;
-}
-
-static int prog_load(const struct bpf_insn *insns, size_t n)
-{
-	return prog_load_btf(insns, n, -1, NULL, 0);
-}
-
-static int map_update(int map, unsigned int key, int prog)
-{
-	union bpf_attr a = {
-		.map_fd = map, .key = (uintptr_t)&key, .value = (uintptr_t)&prog,
-	};
-
-	return sys_bpf(BPF_MAP_UPDATE_ELEM, &a);
-}
-
-static int map_delete(int map, unsigned int key)
-{
-	union bpf_attr a = { .map_fd = map, .key = (uintptr_t)&key };
-
-	return sys_bpf(BPF_MAP_DELETE_ELEM, &a);
-}
-
-/* Run prog once with cb[0] = key and cb[1] = sel; returns retval or -errno. */
-static long run(int prog, unsigned int key, unsigned int sel)
-{
-	struct __sk_buff ctx = { 0 };
-	unsigned char data[64] = { 0 };
-	union bpf_attr a = { 0 };
-
-	ctx.cb[0] = key;
-	ctx.cb[1] = sel;
-	a.test.prog_fd = prog;
-	a.test.data_in = (uintptr_t)data;
-	a.test.data_size_in = sizeof(data);
-	a.test.ctx_in = (uintptr_t)&ctx;
-	a.test.ctx_size_in = sizeof(ctx);
-	a.test.repeat = 1;
-	if (sys_bpf(BPF_PROG_TEST_RUN, &a))
-		return -errno;
-	return a.test.retval;
-}
-
-static int target(unsigned int ret)
-{
-	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, ret), EXIT() };
-
-	return prog_load(insns, ARRAY_SIZE(insns));
-}
-
-/* Static-map site: the map is known, the key comes from cb[0]. */
-static int caller_static(int map)
-{
-	struct bpf_insn insns[] = {
-		LDX_W(BPF_REG_3, BPF_REG_1, CB0),
-		LD_MAP(BPF_REG_2, map),
-		CALL(BPF_FUNC_tail_call),
-		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
-		EXIT(),
-	};
-
-	return prog_load(insns, ARRAY_SIZE(insns));
-}
-
-/* Poisoned site: the map depends on cb[1], so the JIT keeps the legacy sequence. */
-static int caller_poisoned(int map, int other)
-{
-	struct bpf_insn insns[] = {
-		LDX_W(BPF_REG_3, BPF_REG_1, CB0),
-		LDX_W(BPF_REG_4, BPF_REG_1, CB1),
-		LD_MAP(BPF_REG_2, map),
-		JEQ_IMM(BPF_REG_4, 0, 2),
-		LD_MAP(BPF_REG_2, other),
-		CALL(BPF_FUNC_tail_call),
-		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
-		EXIT(),
-	};
-
-	return prog_load(insns, ARRAY_SIZE(insns));
-}
-
-/* Direct site: constant key, patched jump. */
-static int caller_direct(int map, int key)
-{
-	struct bpf_insn insns[] = {
-		MOV64_IMM(BPF_REG_3, key),
-		LD_MAP(BPF_REG_2, map),
-		CALL(BPF_FUNC_tail_call),
-		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
-		EXIT(),
-	};
-
-	return prog_load(insns, ARRAY_SIZE(insns));
-}
-
-static int set_cache_sysctl(int on)
-{
-	FILE *f = fopen("/proc/sys/kernel/bpf_tailcall_cache", "w");
-
-	if (!f)
-		return -1;
-	fprintf(f, "%d\n", on);
-	return fclose(f);
 }
 
 static size_t jited_image(int prog, unsigned char *buf, size_t len)
@@ -340,7 +178,7 @@ static void check_image(const char *what, int prog, unsigned int max_entries, in
 
 static void behaviour(unsigned int max_entries, int cache)
 {
-	int map = map_create(max_entries), other = map_create(max_entries);
+	int map = prog_array_create(max_entries), other = prog_array_create(max_entries);
 	int t[3], st, po, di;
 	unsigned int last = max_entries - 1;
 	char tag[64];
@@ -398,11 +236,19 @@ static void behaviour(unsigned int max_entries, int cache)
 	check(run(st, last, 0) == FALLTHROUGH && run(po, last, 0) == FALLTHROUGH &&
 	      run(di, 0, 0) == FALLTHROUGH, "%s: delete: every site falls through", tag);
 
-	/* refill, then drop the last user reference: the deferred clear empties it */
-	map_update(map, last, t[0]);
+	/*
+	 * Refill, then drop the last user reference: the deferred clear (a
+	 * work item) empties it. Poll for it: a TCG guest can be slow.
+	 */
+	check(map_update(map, last, t[0]) == 0 && run(st, last, 0) == 100,
+	      "%s: refill before the clear", tag);
 	close(map);
 	close(other);
-	usleep(200 * 1000);
+	for (int ms = 0; ms < 10000; ms += 50) {
+		if (run(st, last, 0) == FALLTHROUGH && run(di, 0, 0) == FALLTHROUGH)
+			break;
+		usleep(50 * 1000);
+	}
 	check(run(st, last, 0) == FALLTHROUGH && run(di, 0, 0) == FALLTHROUGH,
 	      "%s: clear after the last map fd is closed: sites fall through", tag);
 
@@ -419,7 +265,7 @@ static void behaviour(unsigned int max_entries, int cache)
  */
 static void limit(int cache)
 {
-	int map = map_create(4), prog;
+	int map = prog_array_create(4), prog;
 	struct bpf_insn insns[] = {
 		MOV64_REG(BPF_REG_6, BPF_REG_1),
 		LDX_W(BPF_REG_2, BPF_REG_6, CB2),
@@ -433,7 +279,7 @@ static void limit(int cache)
 	};
 	long r;
 
-	prog = prog_load(insns, ARRAY_SIZE(insns));
+	prog = sock_prog_load(insns, ARRAY_SIZE(insns));
 	if (map < 0 || prog < 0) {
 		check(0, "cache=%d: limit: setup failed", cache);
 		return;
@@ -491,7 +337,7 @@ static int load_func_btf(void)
 /* A static site in a subprogram: the tail call replaces the subprogram. */
 static void subprog(int cache)
 {
-	int map = map_create(3), t = target(100), btf = load_func_btf(), prog;
+	int map = prog_array_create(3), t = target(100), btf = load_func_btf(), prog;
 	const struct bpf_func_info fi[] = { { 0, 4 }, { 3, 5 } };
 	struct bpf_insn insns[] = {
 		CALL_REL(2),
@@ -527,8 +373,11 @@ static void subprog(int cache)
 int main(void)
 {
 	static const unsigned int sizes[] = { 1, 5, 8 };
-	int have_sysctl = set_cache_sysctl(1) == 0;
+	int have_sysctl;
 
+	raw_log = log_buf;
+	raw_log_size = sizeof(log_buf);
+	have_sysctl = set_cache_sysctl(1) == 0;
 	if (!have_sysctl)
 		printf("note: no kernel.bpf_tailcall_cache; testing behaviour only\n");
 	for (int cache = 1; cache >= 0; cache--) {

@@ -22,28 +22,10 @@
  * the guest (BPF_PROG_TEST_RUN, for KVM guests) into OUT_DIR/guest-time.txt.
  * Exits non-zero on any failure.
  */
-#include <errno.h>
-#include <linux/bpf.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "../bpf_raw.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), \
-			     .src_reg = (s), .off = (o), .imm = (i) })
-#define MOV64_IMM(d, i)	INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define MOV64_REG(d, s)	INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define ADD64_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
-#define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
 #define STX_W(d, s, o)	INSN(BPF_STX | BPF_MEM | BPF_W, d, s, o, 0)
 #define ST_W(d, o, i)	INSN(BPF_ST | BPF_MEM | BPF_W, d, 0, o, i)
-#define CALL(f)		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define CB0 offsetof(struct __sk_buff, cb[0])
 /* From the 7.3 uapi (the host's linux/bpf.h may predate them). */
 #define MAP_TYPE_INSN_ARRAY 34
 struct insn_array_value {
@@ -64,48 +46,23 @@ static void die(const char *fmt, const char *arg)
 	exit(1);
 }
 
-static long sys_bpf(int cmd, union bpf_attr *attr)
-{
-	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int map_create(unsigned int max_entries)
-{
-	union bpf_attr a = {
-		.map_type = BPF_MAP_TYPE_PROG_ARRAY,
-		.key_size = 4, .value_size = 4, .max_entries = max_entries,
-	};
-
-	return sys_bpf(BPF_MAP_CREATE, &a);
-}
-
 static int prog_load(const struct bpf_insn *insns, size_t n)
 {
-	union bpf_attr a = {
-		.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
-		.insns = (uintptr_t)insns, .insn_cnt = n,
-		.license = (uintptr_t)"GPL",
-		.log_buf = (uintptr_t)log_buf, .log_size = sizeof(log_buf), .log_level = 1,
-	};
-	int fd = sys_bpf(BPF_PROG_LOAD, &a);
+	int fd = sock_prog_load(insns, n);
 
 	if (fd < 0)
-		die("prog load failed; verifier log:\n%s", log_buf);
+		die("prog load failed%s", "");
 	return fd;
 }
 
-static void map_update(int map, unsigned int key, int prog)
+static void must_update(int map, unsigned int key, int prog)
 {
-	union bpf_attr a = {
-		.map_fd = map, .key = (uintptr_t)&key, .value = (uintptr_t)&prog,
-	};
-
-	if (sys_bpf(BPF_MAP_UPDATE_ELEM, &a))
+	if (map_update(map, key, prog))
 		die("map update failed%s", "");
 }
 
 /* Run prog repeat times with cb[0] = 0; returns retval, *ns the mean time. */
-static long run(int prog, unsigned int repeat, unsigned int *ns)
+static long run_timed(int prog, unsigned int repeat, unsigned int *ns)
 {
 	struct __sk_buff ctx = { 0 };
 	unsigned char data[64] = { 0 };
@@ -124,14 +81,9 @@ static long run(int prog, unsigned int repeat, unsigned int *ns)
 	return a.test.retval;
 }
 
-static void set_cache_sysctl(int on)
+static void must_set_cache(int on)
 {
-	FILE *f = fopen("/proc/sys/kernel/bpf_tailcall_cache", "w");
-
-	if (!f)
-		die("no /proc/sys/kernel/bpf_tailcall_cache%s", "");
-	fprintf(f, "%d\n", on);
-	if (fclose(f))
+	if (set_cache_sysctl(on))
 		die("writing kernel.bpf_tailcall_cache failed%s", "");
 }
 
@@ -292,7 +244,7 @@ static void one_case(const char *variant, unsigned int n_calls)
 	long ret;
 
 	snprintf(cname, sizeof(cname), "%s-n%u", variant, n_calls);
-	set_cache_sysctl(sysctl);
+	must_set_cache(sysctl);
 	if (!strcmp(variant, "floor")) {
 		nprogs = 1;
 		progs[0] = floor_prog(n_calls);
@@ -300,20 +252,20 @@ static void one_case(const char *variant, unsigned int n_calls)
 		nprogs = 1;
 		progs[0] = gotox_prog(n_calls, &map);
 	} else {
-		map = map_create(max_entries);
+		map = prog_array_create(max_entries);
 		if (map < 0)
 			die("map create failed%s", "");
 		for (unsigned int i = 0; i < nprogs; i++)
 			progs[i] = link_prog(map, strcmp(variant, "direct") ? -1 : (int)i + 1);
 		/* Fill the slots after loading: direct jumps are poked now. */
 		for (unsigned int i = 0; i < nprogs; i++)
-			map_update(map, i, progs[i]);
+			must_update(map, i, progs[i]);
 	}
 	if (nentries < (int)ARRAY_SIZE(entries)) {
 		entries[nentries] = progs[0];
 		snprintf(entry_names[nentries++], sizeof(entry_names[0]), "%s", cname);
 	}
-	ret = run(progs[0], 1, NULL);
+	ret = run_timed(progs[0], 1, NULL);
 	if (ret != (long)n_calls + 1) {
 		fprintf(stderr, "bench guest: %s returned %ld, want %u\n", cname, ret, n_calls + 1);
 		exit(1);
@@ -363,7 +315,7 @@ static void guest_timing(int rounds, unsigned int repeat)
 			int e = (i + r) % nentries;
 			unsigned int ns;
 
-			run(entries[e], repeat, &ns);
+			run_timed(entries[e], repeat, &ns);
 			fprintf(f, "time %s %d %u\n", entry_names[e], r, ns);
 		}
 	}
@@ -381,6 +333,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: guest OUT_DIR TIME_ROUNDS N...\n");
 		return 2;
 	}
+	raw_log = log_buf;	/* sock_prog_load() prints the verifier log */
+	raw_log_size = sizeof(log_buf);
 	out_dir = argv[1];
 	time_rounds = atoi(argv[2]);
 	argv++;
@@ -397,7 +351,7 @@ int main(int argc, char **argv)
 		for (size_t v = 0; v < ARRAY_SIZE(variants); v++)
 			one_case(variants[v], n);
 	}
-	set_cache_sysctl(1);
+	must_set_cache(1);
 	if (fclose(manifest))
 		die("writing %s failed", path);
 	if (time_rounds > 0)
