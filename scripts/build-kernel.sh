@@ -7,14 +7,23 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 lock_build
-lock_tree
-tree=$("$TOP/scripts/prepare-tree.sh")
+# Shared while the tree already holds what we build; exclusive to change it.
 lock_tree_shared
+if ! tree=$("$TOP/scripts/prepare-tree.sh" --check); then
+	lock_tree
+	tree=$("$TOP/scripts/prepare-tree.sh")
+	lock_tree_shared
+fi
 b=$(build_dir)
 extra=()
 if [ -n "$FLAVOR" ]; then
 	extra=("$TOP/selftests/config/$FLAVOR.config")
 	[ -f "${extra[0]}" ] || die "FLAVOR=$FLAVOR has no fragment ${extra[0]}"
+	# A fragment that needs clang says so (7.3: RUST with KASAN needs
+	# CC_IS_CLANG); config-kernel.sh and the build then both use LLVM.
+	if grep -qx '# tcc-toolchain: llvm' "${extra[0]}"; then
+		export MAKE_LLVM=${MAKE_LLVM:--$LLVM_VERSION}
+	fi
 fi
 step "configuring $(base_id) (${SERIES:-series}${FLAVOR:+, $FLAVOR}) in $b" \
 	"$TOP/scripts/config-kernel.sh" "$tree" "$b" "${extra[@]}" "$@"
@@ -26,8 +35,9 @@ export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
 export KBUILD_BUILD_USER=tcc KBUILD_BUILD_HOST=tcc
 jobs=${JOBS:-$(( $(nproc) + 1 ))}
 case "$ARCH" in
-x86_64) targets=(bzImage modules) cc=(CC="ccache gcc") ;;
-arm64) targets=(Image modules) cc=(LLVM="$MAKE_LLVM" CC="ccache clang-$LLVM_VERSION") ;;
+x86_64) targets=(bzImage modules) cc=(CC="ccache gcc")
+	if [ -n "${MAKE_LLVM:-}" ]; then cc=(LLVM="$MAKE_LLVM" CC="ccache clang$MAKE_LLVM"); fi ;;
+arm64) targets=(Image modules) cc=(LLVM="${MAKE_LLVM:--$LLVM_VERSION}" CC="ccache clang-$LLVM_VERSION") ;;
 *) die "unsupported ARCH=$ARCH" ;;
 esac
 ccache -z >/dev/null 2>&1 || true

@@ -80,17 +80,28 @@ lock_build() {
 	export TCC_LOCKED=1
 }
 
-# The source tree is shared by the flavors of one arch: lock_tree takes it
-# exclusively (to rewrite it); lock_tree_shared then keeps it from being
-# rewritten while a build reads it. Children inherit the lock.
-lock_tree() {
-	[ -n "${TCC_TREE_HELD:-}" ] && return 0
-	mkdir -p "$CACHE"
-	exec 8>"$CACHE/$(base_id)-$ARCH.tree.lock"
-	if ! flock -n 8; then
-		log "waiting for another user of $(tree_dir)"
-		flock 8
+# The source tree is shared by the flavors of one arch. A reader (a kernel
+# build, the selftests export) holds its lock shared, so flavors build at
+# once; the tree is changed (another series, or the base) only under the
+# exclusive lock, after which the holder goes back to shared. The holder
+# exports TCC_TREE_HELD and its children leave the lock alone.
+tree_lock() { # -s | -x
+	if [ -z "${tree_lock_open:-}" ]; then
+		mkdir -p "$CACHE"
+		exec 8>"$CACHE/$(base_id)-$ARCH.tree.lock"
+		tree_lock_open=1
+	fi
+	if ! flock -n "$1" 8; then
+		if [ "$1" = -x ]; then
+			log "waiting for the other users of $(tree_dir)"
+		else
+			log "waiting for a change of $(tree_dir)"
+		fi
+		flock "$1" 8
 	fi
 	export TCC_TREE_HELD=1
 }
-lock_tree_shared() { flock -s 8; }
+# A parent holds it: nothing to take.
+tree_lock_inherited() { [ -n "${TCC_TREE_HELD:-}" ] && [ -z "${tree_lock_open:-}" ]; }
+lock_tree() { tree_lock_inherited || tree_lock -x; }
+lock_tree_shared() { tree_lock_inherited || tree_lock -s; }

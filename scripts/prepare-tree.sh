@@ -5,13 +5,40 @@
 # The build tree only has files rewritten when their content changes, so a
 # warm rebuild after touching one patch recompiles only what that patch changes.
 # Prints the path of the tree.
+# --check: change nothing; print the path and exit 0 if the tree already
+# holds this base with this series (or SERIES=none), exit 1 otherwise. The
+# caller holds the tree lock (at least shared).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+tree=$(tree_dir)
+series_file=${TCC_SERIES_FILE:-$TOP/patches/series}
+# state SRC: what the tree holds when it is right: the base's source and
+# the content of every patch of the series, in order.
+state() {
+	printf 'base %s\n' "$1"
+	[ "${SERIES:-series}" = none ] && { echo "series none"; return; }
+	[ -f "$series_file" ] || die "$series_file not found"
+	local p f
+	while read -r p; do
+		case "$p" in ''|'#'*) continue ;; esac
+		case "$p" in /*) f=$p ;; *) f=$TOP/patches/$p ;; esac
+		[ -f "$f" ] || die "$series_file names $p, which does not exist"
+		sha256sum <"$f"
+	done <"$series_file"
+}
+if [ "${1:-}" = --check ]; then
+	[ -f "$tree/.git/tcc-state" ] && [ -f "$tree/.git/tcc-base-src" ] || exit 1
+	want=$(state "$(cat "$tree/.git/tcc-base-src")")
+	[ "$want" = "$(cat "$tree/.git/tcc-state")" ] || exit 1
+	[ -z "$(git -C "$tree" status --porcelain --untracked-files=no)" ] || exit 1
+	printf '%s\n' "$tree"
+	exit 0
+fi
+
 lock_tree
 src=$("$TOP/scripts/fetch-base.sh")
-tree=$(tree_dir)
 scratch=$tree.am
 git_q() { git -c user.name=tcc -c user.email=tcc@localhost -c advice.detachedHead=false "$@"; }
 
@@ -29,8 +56,6 @@ fi
 
 target=tcc-base
 if [ "${SERIES:-series}" != none ]; then
-	series_file=${TCC_SERIES_FILE:-$TOP/patches/series}
-	[ -f "$series_file" ] || die "$series_file not found"
 	if [ ! -d "$scratch" ]; then
 		git_q -C "$tree" worktree prune
 		git_q -C "$tree" worktree add -q --detach "$scratch" tcc-base ||
@@ -55,5 +80,7 @@ if [ "${SERIES:-series}" != none ]; then
 	target=$(git -C "$scratch" rev-parse HEAD)
 	log "applied $n patches to $(base_id)"
 fi
+rm -f "$tree/.git/tcc-state"
 git_q -C "$tree" checkout -q -f --detach "$target" || die "checkout of $target failed"
+state "$src" >"$tree/.git/tcc-state"
 printf '%s\n' "$tree"
