@@ -73,14 +73,5 @@ for f in "$res"/*.b64; do
 done
 [ -f "$res/dmesg.txt" ] || die "the guest printed no kernel log; console: $console"
 grep -E '^tcc-arm64: test_bpf.sh rc=' "$res/console.txt" >&2 || true
-if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
-	"$res/dmesg.txt" "$res/console.txt" "${passes[@]}"; then
-	die "test_bpf failed on arm64; kernel log: $res/dmesg.txt"
-fi
-tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
-[ -n "$tc" ] || die "tailcall_cache did not finish in the arm64 guest; see $res/tailcall_cache.txt"
-grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true
-echo "$tc"
-"$TOP/scripts/jit-loads.py" --arch arm64 --json "$res/jit-loads.json" "$res" ||
-	die "no tail-call sequence found in the arm64 JITed images in $res"
+"$TOP/scripts/check-results.sh" arm64 "$res" "$res/console.txt" "${passes[@]}"
 grep -q '^tcc-arm64: test_bpf.sh rc=0$' "$res/console.txt" || die "the guest's test script failed (see above)"

@@ -25,14 +25,5 @@ rc=0
 console=$(cat "$OUT/last-console" 2>/dev/null || true)
 [ -f "$res/dmesg.txt" ] || die "the guest wrote no kernel log (exit $rc); console: ${console:-none}"
 cp "$console" "$res/console.log"
-if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
-	"$res/dmesg.txt" "$res/console.log" "${passes[@]}"; then
-	die "test_bpf failed; kernel log: $res/dmesg.txt"
-fi
-tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
-[ -n "$tc" ] || die "tailcall_cache did not finish in the guest; see $res/tailcall_cache.txt"
-grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true
-echo "$tc"
-"$TOP/scripts/jit-loads.py" --json "$res/jit-loads.json" "$res" ||
-	die "no tail-call sequence found in the JITed images in $res"
+"$TOP/scripts/check-results.sh" x86_64 "$res" "$res/console.log" "${passes[@]}"
 [ "$rc" -eq 0 ] || die "guest test script exited $rc"
