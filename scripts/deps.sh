@@ -10,7 +10,8 @@ PKGS=(build-essential flex bison bc libelf-dev libssl-dev dwarves ccache cpio
       kmod rsync xz-utils zstd python3-pip udev shellcheck
       qemu-system-x86 qemu-utils
       "clang-$LLVM_VERSION" "llvm-$LLVM_VERSION" "lld-$LLVM_VERSION"
-      "libclang-$LLVM_VERSION-dev")
+      "libclang-$LLVM_VERSION-dev"
+      libcap-dev zlib1g-dev)  # the last two: test_progs (make selftests)
 # The arm64 tier: qemu, and a cross libc for the static user-space tests
 # (the kernel itself is built with LLVM).
 [ "${WITH_ARM64:-0}" = 1 ] && PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu

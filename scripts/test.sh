@@ -63,18 +63,41 @@ f=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\
 [ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
 record "cargo test (rust/)" "${p:-0}" "${f:-1}"
 
-rc=0
-suite "kernel build (base + series)" "$OUT/build.log" "$TOP/scripts/build-kernel.sh" || rc=$?
-if [ "$rc" -eq 0 ]; then
-	record "kernel build" 1 0
+# tier LABEL SUFFIX BUILD_CMD RUN_CMD: build a kernel (log build$SUFFIX.log),
+# then run its VM suite (log test_bpf$SUFFIX.log) and count test_bpf and
+# tailcall_cache from it. A failed build counts the build and both suites
+# as failed.
+tier() {
+	local label=${1:+$1 } sfx=$2 build=$3 run=$4 rc=0
+	suite "${label}kernel build" "$OUT/build$sfx.log" "$build" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		record "${label}kernel build" 0 1
+		record "test_bpf (${label}VM)" 0 1
+		record "tailcall_cache (${label}VM)" 0 1
+		return 1
+	fi
+	record "${label}kernel build" 1 0
 	rc=0
-	suite "test_bpf in the VM" "$OUT/test_bpf.log" "$TOP/scripts/run-test-bpf.sh" || rc=$?
-	counted "test_bpf (VM)" "$OUT/test_bpf.log" "test_bpf total:" "$rc"
-	counted "tailcall_cache (VM)" "$OUT/test_bpf.log" "tailcall_cache:" 0
+	suite "test_bpf in the ${label}VM" "$OUT/test_bpf$sfx.log" "$run" || rc=$?
+	counted "test_bpf (${label}VM)" "$OUT/test_bpf$sfx.log" "test_bpf total:" "$rc"
+	counted "tailcall_cache (${label}VM)" "$OUT/test_bpf$sfx.log" "tailcall_cache:" 0
+}
+
+# The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
+# cache switch) and the project's bad-input and storm tests run on the same
+# x86-64 kernel in a guest of their own; test_bpf already ran above.
+st_suites=(tailcalls tailcall_cache cache_switch tailcall_user tailcall_badinput tailcall_storm)
+if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
+	rc=0
+	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
+		suite "selftests in the VM" "$OUT/selftests.log" "$TOP/scripts/selftests.sh" || rc=$?
+	for s in "${st_suites[@]}"; do
+		counted "$s (VM)" "$OUT/selftests.log" "$s:" 0
+	done
+	# A splat, a guest that did not finish or a failed build of test_progs.
+	[ "$rc" -eq 0 ] || record "selftests run (exit $rc, see out/selftests.log)" 0 1
 else
-	record "kernel build" 0 1
-	record "test_bpf (VM)" 0 1
-	record "tailcall_cache (VM)" 0 1
+	for s in "${st_suites[@]}"; do record "$s (VM)" 0 1; done
 fi
 
 # The arm64 tier (TEST_ARM64=0 leaves it out, e.g. on a machine without
@@ -83,20 +106,7 @@ build_arm64() {
 	WITH_ARM64=1 ARCH=arm64 "$TOP/scripts/deps.sh" && ARCH=arm64 "$TOP/scripts/build-kernel.sh"
 }
 if [ "${TEST_ARM64:-1}" = 1 ]; then
-	rc=0
-	suite "arm64 kernel build" "$OUT/build-arm64.log" \
-		build_arm64 || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		record "arm64 kernel build" 1 0
-		rc=0
-		suite "test_bpf in the arm64 VM" "$OUT/test_bpf-arm64.log" "$TOP/scripts/run-arm64.sh" || rc=$?
-		counted "test_bpf (arm64 VM)" "$OUT/test_bpf-arm64.log" "test_bpf total:" "$rc"
-		counted "tailcall_cache (arm64 VM)" "$OUT/test_bpf-arm64.log" "tailcall_cache:" 0
-	else
-		record "arm64 kernel build" 0 1
-		record "test_bpf (arm64 VM)" 0 1
-		record "tailcall_cache (arm64 VM)" 0 1
-	fi
+	tier arm64 -arm64 build_arm64 "$TOP/scripts/run-arm64.sh"
 else
 	log "arm64 tier left out (TEST_ARM64=0)"
 	record "arm64 tier (left out by TEST_ARM64=0)" 0 1
@@ -108,10 +118,10 @@ counted "bad input refused" "$OUT/bad-input.log" "bad input:" "$rc"
 
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
-for a in x86_64:test_bpf arm64:test_bpf-arm64; do
+for a in x86_64:test_bpf x86_64:selftests arm64:test_bpf-arm64; do
 	[ -f "$OUT/${a#*:}.log" ] || continue
-	echo "-- ${a%%:*}"
-	grep -h -E '^(test_bpf|tailcall_cache).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
+	echo "-- ${a%%:*} (${a#*:})"
+	grep -h -E '^(test_bpf|tailcall[a-z_]*|cache_switch).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
 done
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"

@@ -2,17 +2,30 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot the last built kernel under virtme-ng with the host's root file
 # system and run a command in the guest as root; returns its exit code.
-# Usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] [--show] -- CMD...
+# Usage: vm.sh [--cpus N] [--memory SIZE] [--timeout S] [--rwdir DIR]
+#              [--append ARGS] [--qemu-opts OPTS] [--tcg-single] [--show] -- CMD...
 # The guest's console is kept in $OUT/console-<stamp>.log; --show also
-# prints it as it comes.
+# prints it as it comes. --append adds kernel command-line arguments,
+# --qemu-opts passes options to QEMU, --tcg-single runs all vCPUs on one
+# host thread under TCG (-accel tcg,thread=single; see
+# /work/shared/design/base-tree.md: multi-threaded TCG mishandles
+# text-poked direct tail calls under concurrent updates).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-cpus=${VM_CPUS:-2} tmo=${VM_TIMEOUT:-600} rwdirs=() show=0
+cpus=${VM_CPUS:-2} tmo=${VM_TIMEOUT:-600} mem=${VM_MEMORY:-2G} rwdirs=() show=0
+append=(--append root=/dev/root) qopts=() tcg_single=0
+# VM_APPEND: more kernel arguments from the environment (e.g. the
+# indirect-branch forms of make test-jitcfg), like --append.
+if [ -n "${VM_APPEND:-}" ]; then append+=(--append "$VM_APPEND"); fi
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) cpus=$2; shift 2 ;;
+	--memory) mem=$2; shift 2 ;;
+	--append) append+=(--append "$2"); shift 2 ;;
+	--qemu-opts) qopts+=("--qemu-opts=$2"); shift 2 ;;
+	--tcg-single) tcg_single=1; shift ;;
 	--timeout) tmo=$2; shift 2 ;;
 	--rwdir) rwdirs+=(--rwdir "$2"); shift 2 ;;
 	--show) show=1; shift ;;
@@ -54,13 +67,18 @@ accel() {
 a=$(accel)
 kvm_opt=()
 [ "$a" = tcg ] && kvm_opt=(--disable-kvm)
+tcg_mode=
+if [ "$a" = tcg ] && [ "$tcg_single" = 1 ]; then
+	qopts+=("--qemu-opts=-accel tcg,thread=single")
+	tcg_mode=", thread=single"
+fi
 
 console=$OUT/console-$(date +%Y%m%d-%H%M%S).log
-log "booting $(basename "$img") from $b under virtme-ng (accel: $a, $cpus vCPUs, timeout ${tmo}s)"
+log "booting $(basename "$img") from $b under virtme-ng (accel: $a$tcg_mode, $cpus vCPUs, $mem, timeout ${tmo}s)"
 t0=$(date +%s)
 rc=0
-vng_cmd=(timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory 2G
-	--user root --append root=/dev/root "${rwdirs[@]}")
+vng_cmd=(timeout -k 20 "$tmo" vng --run "$img" "${kvm_opt[@]}" --cpus "$cpus" --memory "$mem"
+	--user root "${append[@]}" "${rwdirs[@]}" "${qopts[@]}")
 if [ "$show" = 1 ]; then
 	"${vng_cmd[@]}" --exec "$*" </dev/null 2>&1 | tee "$console" || rc=${PIPESTATUS[0]}
 else

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build tools/testing/selftests/bpf test_progs (+ bpf_testmod.ko) of the
+# patched tree for the kernel of $(build_dir) (the lean x86-64 build, whose
+# fragment has what these tests need; FLAVOR= picks another):
+# clang-$LLVM_VERSION for the BPF objects, bpftool and libbpf from the tree,
+# VMLINUX_BTF from that build's vmlinux. Everything is written outside the
+# checkout and outside the shared tree:
+#   $CACHE/selftests/<key>/src   the tree's tools/, headers, scripts (git archive)
+#   $CACHE/selftests/<key>/out   OUTPUT= of the selftests Makefile
+# with <key> = hash of what the build reads from the tree's commit (the git
+# tree ids of tools/, include/ and arch/x86/include/), the kernel .config and
+# the compiler: a second run with the same inputs is a no-op make, the series
+# and SERIES=none keep a build each, and a kernel-only change (kernel/, the
+# JIT) reuses the build (vmlinux.h is only rewritten when the BTF changes).
+# Prints the output directory (it holds test_progs).
+#
+# Usage: build-selftests.sh [--tree DIR]
+#   --tree DIR  build from a kernel git tree of your own (its HEAD), e.g. a
+#               development branch of new selftests; the shared tree of
+#               prepare-tree.sh (locked) is the default.
+# SELFTESTS_TESTS="tailcalls tailcall_cache" (the default) builds test_progs
+# with these prog_tests only and the BPF objects they use (the copy of the
+# sources is pruned; the tree is not touched): the full test_progs is ~750
+# BPF objects, far more than the tail-call tier needs. SELFTESTS_TESTS=all
+# builds everything (BPF objects that need options the lean kernel leaves
+# out are skipped: BPF_STRICT_BUILD=0).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+own_tree=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--tree) own_tree=$(realpath "${2:?--tree needs a directory}"); shift 2 ;;
+	*) die "usage: build-selftests.sh [--tree DIR]" ;;
+	esac
+done
+
+b=$(build_dir)
+if [ ! -f "$b/vmlinux" ] || [ ! -f "$b/Module.symvers" ]; then
+	die "no built kernel in $b: run ${FLAVOR:+FLAVOR=$FLAVOR }scripts/build-kernel.sh first"
+fi
+for t in "clang-$LLVM_VERSION" "llc-$LLVM_VERSION" "llvm-strip-$LLVM_VERSION" pahole rsync; do
+	command -v "$t" >/dev/null || die "$t not found: run scripts/deps.sh"
+done
+
+# The build dir's kernel must not change under us (lock_build), nor the
+# shared tree while we read it (its lock, shared).
+lock_build
+if [ -n "$own_tree" ]; then
+	tree=$own_tree
+	git -C "$tree" diff --quiet HEAD -- tools ||
+		log "warning: $tree has uncommitted changes in tools/; building its HEAD"
+else
+	lock_tree_shared
+	tree=$(tree_dir)
+fi
+git -C "$tree" rev-parse -q --verify HEAD >/dev/null || die "$tree is not a git tree"
+tree_id=$(git -C "$tree" rev-parse HEAD:tools HEAD:include HEAD:arch/x86/include | tr '\n' ' ')
+tests=${SELFTESTS_TESTS:-tailcalls tailcall_cache}
+key=$( {
+	printf '%s\n' "$tree_id" "$tests"
+	grep '^CONFIG_' "$b/.config"
+	"clang-$LLVM_VERSION" --version | head -1
+} | sha256sum | cut -c1-16)
+top=$CACHE/selftests/$key
+src=$top/src out=$top/out
+mkdir -p "$top" "$out"
+log "selftests of $(git -C "$tree" rev-parse --short HEAD) (${own_tree:-shared tree}) for $b: $top"
+
+# A copy of what the selftests build reads: the tree stays read-only (the
+# bpf_testmod build writes next to its sources).
+# Keep the prog_tests of $tests and the BPF programs they name (skeletons
+# and .bpf.o files they open).
+prune_src() {
+	local d=$src/tools/testing/selftests/bpf keep=() t f n
+	for t in $tests; do
+		[ -f "$d/prog_tests/$t.c" ] || die "no prog_tests/$t.c in the tree"
+		keep+=("$d/prog_tests/$t.c")
+	done
+	for f in "$d"/prog_tests/*.c; do
+		case " ${keep[*]} " in *" $f "*) ;; *) rm -f "$f" ;; esac
+	done
+	local progs
+	progs=$(grep -ohE '[a-z0-9_]+\.(skel\.h|bpf\.o)' "${keep[@]}" |
+		sed -E 's/\.(skel\.h|bpf\.o)$//' | sort -u)
+	for f in "$d"/progs/*.c; do
+		n=$(basename "$f" .c)
+		grep -qx "$n" <<<"$progs" || rm -f "$f"
+	done
+	log "pruned the copy to prog_tests {${tests// /,}} and $(find "$d/progs" -maxdepth 1 -name '*.c' | wc -l) BPF programs"
+}
+
+if [ ! -f "$src/.done" ]; then
+	rm -rf "$src"
+	mkdir -p "$src"
+	export_src() {
+		git -C "$tree" archive --format=tar HEAD -- Makefile Kbuild scripts include \
+			arch/x86 tools kernel/bpf usr | tar -x -C "$src"
+	}
+	step "exporting the tree's sources" export_src
+	[ "$tests" = all ] || prune_src
+	touch "$src/.done"
+fi
+# From here on the shared tree is not read any more.
+[ -n "$own_tree" ] || flock -u 8
+
+jobs=${JOBS:-$(( $(nproc) + 1 ))}
+mk=(make -C "$src/tools/testing/selftests/bpf" -j"$jobs"
+	O="$b" OUTPUT="$out" VMLINUX_BTF="$b/vmlinux"
+	CLANG="clang-$LLVM_VERSION" LLC="llc-$LLVM_VERSION"
+	LLVM_STRIP="llvm-strip-$LLVM_VERSION" LLVM_CONFIG="llvm-config-$LLVM_VERSION"
+	SKIP_LLVM=1 SKIP_LIBBFD=1 SKIP_DOCS=1
+	BPF_STRICT_BUILD=0)
+# libarena (a test_progs extra source since 7.3) crashes clang-19 (arena
+# code needs a newer clang): leave it out; only prog_tests/libarena*.c use it.
+mk+=(LIBARENA_SKEL=)
+# The multi-object and light skeletons are named in the Makefile, not found
+# by wildcard: with a pruned copy, leave those lists empty.
+[ "$tests" = all ] || mk+=(LINKED_SKELS= LSKELS= LSKELS_EXTRA= LSKELS_SIGNED=)
+blog=$top/build.log
+log "building test_progs and bpf_testmod.ko with -j$jobs (log: $blog)"
+t0=$(date +%s)
+if ! "${mk[@]}" test_progs "$out/bpf_testmod.ko" >"$blog" 2>&1; then
+	grep -E -B2 -A6 'error:|Error [0-9]' "$blog" | tail -60 >&2 || tail -60 "$blog" >&2
+	die "selftests build failed (full log: $blog)"
+fi
+secs=$(( $(date +%s) - t0 ))
+[ -x "$out/test_progs" ] || die "no $out/test_progs after the build (log: $blog)"
+# test_progs loads bpf_testmod.ko itself; without it the tests that use it
+# skip (none of tailcalls and tailcall_cache does). With BPF_STRICT_BUILD=0
+# a failed module build is silent, and one parallel build here once left
+# no module behind while a rerun built it: try once more on its own.
+if [ ! -f "$out/bpf_testmod.ko" ]; then
+	log "bpf_testmod.ko missing after the build: building the test modules again"
+	"${mk[@]}" V=1 "$out/bpf_testmod.ko" >"$top/kmods.log" 2>&1 || true
+fi
+[ -f "$out/bpf_testmod.ko" ] || log "warning: bpf_testmod.ko did not build (logs: $blog, $top/kmods.log); tests that need it will skip"
+
+# BPF_STRICT_BUILD=0 lets objects fail that use kernel features the
+# lean kernel leaves out; the tail-call ones must all be there.
+progs=$src/tools/testing/selftests/bpf/progs
+total=$(find "$progs" -maxdepth 1 -name '*.c' | wc -l)
+built=$(find "$out" -maxdepth 1 -name '*.bpf.o' ! -name '*.linked*' | wc -l)
+missing=()
+for f in "$progs"/tailcall*.c; do
+	o=$out/$(basename "${f%.c}").bpf.o
+	[ -f "$o" ] || missing+=("$(basename "$f")")
+done
+[ "${#missing[@]}" -eq 0 ] || die "tail-call BPF objects failed to build: ${missing[*]} (log: $blog)"
+printf '%s\n' "$total" "$built" >"$top/objects"
+if [ "$tests" = all ]; then
+	log "test_progs built in ${secs}s: $built of $total BPF objects (the others need options the lean kernel leaves out, or a newer clang)"
+else
+	log "test_progs built in ${secs}s: $built of $total BPF objects (prog_tests: $tests)"
+fi
+printf '%s\n' "$out"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# make selftests: build the kernel (the lean x86-64 build: its fragment has
+# what test_progs and the tail-call selftests need) and test_progs for it,
+# boot one guest and run selftests/guest/selftests.sh there: test_bpf, the
+# upstream test_progs -t tailcalls, the series' test_progs -t tailcall_cache,
+# the cache on/off comparison, the bad-input test and a short update storm,
+# one "NAME: N passed, M failed" line each.
+# SERIES=none runs the same on the unpatched base (no tailcall_cache tests
+# there, no cache switch). TEST_PROGS_DIR=DIR runs a test_progs built
+# earlier instead of building one. SELFTESTS_NO_BUILD=1 uses the kernel
+# already built (make test builds it first); SELFTESTS_SKIP_TEST_BPF=1
+# leaves test_bpf out (make test runs it in its own guest);
+# STORM_SECONDS (default 15) bounds the storm.
+# Results: $OUT/selftests-<series|none>/ (summary.txt, logs, per-subtest .res).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# One holder of the build dir from the kernel build to the end of the guest.
+lock_build
+t0=$(date +%s)
+if [ "${SELFTESTS_NO_BUILD:-0}" != 1 ]; then
+	step "building the kernel (${SERIES:-series})" "$TOP/scripts/build-kernel.sh" >/dev/null
+fi
+b=$(build_dir)
+[ -f "$b/lib/test_bpf.ko" ] || die "no kernel in $b: run 'make build' first"
+t1=$(date +%s)
+if [ -n "${TEST_PROGS_DIR:-}" ]; then
+	tp=$(realpath "$TEST_PROGS_DIR")
+	[ -x "$tp/test_progs" ] || die "TEST_PROGS_DIR=$TEST_PROGS_DIR has no test_progs"
+	log "using the test_progs in $tp (not rebuilt)"
+else
+	tp=$("$TOP/scripts/build-selftests.sh")
+fi
+t2=$(date +%s)
+
+OUT=${OUT:-$TOP/out}
+export OUT
+res=$OUT/selftests-${SERIES:-series}
+rm -rf "$res"
+mkdir -p "$res"
+# The project's own tests (raw bpf(2), no libbpf): built here, run there.
+cc=(gcc -O2 -Wall -Wextra -Werror -I"$TOP/selftests")
+"${cc[@]}" -o "$res/tailcall_cache" "$TOP/selftests/tailcall_cache.c" ||
+	die "building selftests/tailcall_cache.c failed"
+"${cc[@]}" -o "$res/tailcall_badinput" "$TOP/selftests/tailcall_badinput.c" ||
+	die "building selftests/tailcall_badinput.c failed"
+"${cc[@]}" -pthread -o "$res/tailcall_storm" "$TOP/selftests/tailcall_storm.c" ||
+	die "building selftests/tailcall_storm.c failed"
+# All vCPUs on one host thread: the storm's direct (text-poked) call sites
+# meet multi-threaded TCG's cross-modifying-code bug otherwise (see
+# scripts/vm.sh); the vCPUs still interleave.
+rc=0
+"$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --tcg-single --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" -- \
+	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" \
+	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" || rc=$?
+t3=$(date +%s)
+console=$(cat "$OUT/last-console" 2>/dev/null || true)
+[ -n "$console" ] && cp "$console" "$res/console.log"
+[ -s "$res/summary.txt" ] || die "the guest wrote no summary (exit $rc); console: ${console:-none}"
+splats='BUG:|WARNING:|Oops|general protection|KASAN|RCU stall|watchdog: BUG'
+if grep -qE "$splats" "$res/dmesg.txt" "$res/console.log" 2>/dev/null; then
+	grep -hE "$splats" "$res/dmesg.txt" "$res/console.log" | head -5 >&2
+	rc=$((rc + 1))
+	echo "kernel: 0 passed, 1 failed (splat in the guest's log, see dmesg.txt)" >>"$res/summary.txt"
+fi
+cat "$res/summary.txt"
+log "times: kernel $((t1 - t0))s, test_progs $((t2 - t1))s, guest $((t3 - t2))s; results in $res"
+[ "$rc" -eq 0 ] || die "selftests failed (guest exit $rc); see $res"
