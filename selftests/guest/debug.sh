@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs in the guest of the debug kernel (make test-debug):
+# selftests/tailcall_cache, test_progs -t tailcalls,tailcall_cache, the bad-input test, the update storm (and a
+# short run with a deliberately broken checker, which must fail), the
+# fault-injection test with kmemleak, test_bpf.ko (all suites with the JIT
+# and the cache on; the tail-call suite with kernel.bpf_tailcall_cache=0),
+# and kmemleak scans after boot, after the storm and at the end. Every step's kernel log goes to OUT_DIR/dmesg.txt between
+# "tcc-guest: STEP: begin/end" lines; the host judges the splats.
+# Usage: debug.sh OUT_DIR TEST_BPF_KO STORM_SECONDS [STORM_FLAGS...]
+# OUT_DIR holds the test binaries built on the host.
+# Exit status: the number of steps that failed.
+set -uo pipefail
+
+out=$1 ko=$2 storm_s=$3
+shift 3
+fail=0
+kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
+drain() { dmesg -c >>"$out/dmesg.txt"; }
+: >"$out/dmesg.txt"
+: >"$out/steps.txt"
+drain
+# Console: errors and warnings only (KASAN, lockdep, WARN, stalls); the full
+# log is read from the ring buffer (log_buf_len on the command line).
+dmesg -n 5
+
+# DEBUG_ONLY=NAME,NAME... runs only those steps (a rerun of one test).
+only=${DEBUG_ONLY:-}
+only=${only//,/ }
+
+# step NAME CMD...: run CMD with its output in OUT_DIR/NAME.txt; record the
+# exit code and the time.
+step() {
+	local name=$1 t0 rc
+	shift
+	if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then
+		return 0
+	fi
+	kmsg "$name: begin"
+	t0=$(date +%s)
+	"$@" >"$out/$name.txt" 2>&1
+	rc=$?
+	kmsg "$name: end rc=$rc"
+	drain
+	echo "$name rc=$rc seconds=$(( $(date +%s) - t0 ))" >>"$out/steps.txt"
+	return "$rc"
+}
+
+# shellcheck disable=SC2317  # called through step
+kmemleak_scan() {
+	# Objects younger than 5 s are not reported; two scans settle it.
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak || return 1
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak || return 1
+	cat /sys/kernel/debug/kmemleak
+}
+
+# shellcheck disable=SC2317  # called through step
+test_bpf() {
+	local args=()
+	echo 1 >/proc/sys/net/core/bpf_jit_enable
+	echo "$1" >/proc/sys/kernel/bpf_tailcall_cache || return 1
+	[ "$1" = 0 ] && args=(test_suite=test_tail_calls)
+	insmod "$ko" "${args[@]}" || return 1
+	rmmod test_bpf
+	dmesg | grep -E 'test_bpf: (test_\w+: )?Summary'
+}
+
+mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+[ -e /sys/kernel/debug/kmemleak ] || { echo "no kmemleak in this kernel" >&2; exit 100; }
+[ -e /proc/sys/kernel/bpf_tailcall_cache ] || { echo "no kernel.bpf_tailcall_cache: not the series" >&2; exit 100; }
+
+# Leaks from boot are the base's: kept apart, then cleared.
+step kmemleak-boot kmemleak_scan || fail=$((fail + 1))
+echo clear >/sys/kernel/debug/kmemleak
+
+echo 1 >/proc/sys/kernel/bpf_tailcall_cache
+step tailcall_cache env TCC_IMG_DIR="$out" "$out/tailcall_cache" || fail=$((fail + 1))
+step tailcall_badinput "$out/tailcall_badinput" || fail=$((fail + 1))
+step tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 2 -c 3 "$@" || fail=$((fail + 1))
+# The checker must catch a result it was not told about: this run must fail.
+if [ -z "$only" ] || [[ " $only " == *" tailcall_storm-checker "* ]] &&
+	step tailcall_storm-checker "$out/tailcall_storm" -t 3 -w 2 -c 3 "$@" --break-checker; then
+	echo "the storm's checker missed a deliberately unrecorded install" >>"$out/tailcall_storm-checker.txt"
+	fail=$((fail + 1))
+fi
+# Leaks of everything above, before the fault test clears kmemleak.
+step kmemleak-tests kmemleak_scan || fail=$((fail + 1))
+# The stacks fault injection prints are at the default level (4): keep them
+# off the console, where they would look like splats without their header.
+dmesg -n 4
+step tailcall_fault "$out/tailcall_fault" -k || fail=$((fail + 1))
+dmesg -n 5
+# The upstream tail-call selftests and the series' (test_progs, built on
+# the host for this kernel; DEBUG_TEST_PROGS names its directory).
+# shellcheck disable=SC2317  # called through step
+test_progs() { (cd "$DEBUG_TEST_PROGS" && ./test_progs -t tailcalls,tailcall_cache); }
+step test_progs test_progs || fail=$((fail + 1))
+# test_bpf last: the slowest step under KASAN and TCG.
+step test_bpf-jit test_bpf 1 || fail=$((fail + 1))
+step test_bpf-legacy test_bpf 0 || fail=$((fail + 1))
+echo 1 >/proc/sys/kernel/bpf_tailcall_cache
+step kmemleak-end kmemleak_scan || fail=$((fail + 1))
+kmsg "done: $fail failed"
+drain
+exit "$fail"
