@@ -3,20 +3,27 @@
 #
 #   make run        base -> series -> kernel -> VM -> test_bpf, with a summary
 #   make test       the project's test suite (checks, Rust tests, the VM run)
+#   make selftests  kernel + test_progs, one guest: test_bpf, test_progs -t
+#                   tailcalls / tailcall_cache, cache on vs off, bad input, storm
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
 #   make test-arm64 the arm64 tier: cross build, qemu-system-aarch64, test_bpf
 #   make bench      the cost of a tail call on this CPU (out/bench)
+#   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
+#           kernel, test_bpf, the storm, fault injection, bad input
+#   make check-mutant  a deliberately broken cache: the selftests must fail
+#   make test-jitcfg  retpoline/lfence/IBT/kCFI/FineIBT kernel: test_bpf and
+#           tailcall_cache once per indirect-branch form
 #
 # KDIR=/path/to/bpf-next uses your tree instead of the pinned 7.3.4 base.
 # SERIES=none builds and tests the unpatched base.
 
 SHELL := /bin/bash
 S := scripts
-export KDIR SERIES
+export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench
+	bench selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -47,6 +54,21 @@ build-arm64:
 
 test-arm64: build-arm64
 	@$(S)/run-arm64.sh
+
+selftests: deps
+	@$(S)/selftests.sh
+
+selftests-base:
+	@$(MAKE) --no-print-directory selftests SERIES=none
+
+check-mutant: deps
+	@$(S)/check-mutant.sh
+
+test-debug: deps
+	@$(S)/test-debug.sh
+
+test-jitcfg: deps
+	@$(S)/test-jitcfg.sh
 
 rust-test:
 	@$(S)/rust-test.sh
