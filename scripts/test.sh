@@ -92,12 +92,12 @@ if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; the
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
 		suite "selftests in the VM" "$OUT/selftests.log" "$TOP/scripts/selftests.sh" || rc=$?
 	for s in "${st_suites[@]}"; do
-		counted "$s (VM)" "$OUT/selftests.log" "$s:" 0
+		counted "$s (selftests VM)" "$OUT/selftests.log" "$s:" 0
 	done
 	# A splat, a guest that did not finish or a failed build of test_progs.
 	[ "$rc" -eq 0 ] || record "selftests run (exit $rc, see out/selftests.log)" 0 1
 else
-	for s in "${st_suites[@]}"; do record "$s (VM)" 0 1; done
+	for s in "${st_suites[@]}"; do record "$s (selftests VM)" 0 1; done
 fi
 
 # The arm64 tier (TEST_ARM64=0 leaves it out, e.g. on a machine without
