@@ -48,13 +48,15 @@ cc=(gcc -O2 -Wall -Wextra -Werror -I"$TOP/selftests")
 	die "building selftests/tailcall_badinput.c failed"
 "${cc[@]}" -pthread -o "$res/tailcall_storm" "$TOP/selftests/tailcall_storm.c" ||
 	die "building selftests/tailcall_storm.c failed"
-# All vCPUs on one host thread: the storm's direct (text-poked) call sites
-# meet multi-threaded TCG's cross-modifying-code bug otherwise (see
-# scripts/vm.sh); the vCPUs still interleave.
+# The vCPUs run in parallel (multi-threaded TCG, or KVM), so update_race
+# and the storm race for real. Multi-threaded TCG mishandles text-poked
+# (direct) tail calls that change under a running vCPU (see "Guests and
+# accelerators" in README.md): the storm leaves its direct sites out here
+# (-D); make test-debug runs them, with all vCPUs on one host thread.
 rc=0
-"$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --tcg-single --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" -- \
+"$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" -- \
 	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" \
-	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" || rc=$?
+	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" -D || rc=$?
 t3=$(date +%s)
 console=$(cat "$OUT/last-console" 2>/dev/null || true)
 [ -n "$console" ] && cp "$console" "$res/console.log"

@@ -22,11 +22,12 @@
 #                   while the other CPU tail calls
 # Skipped subtests are listed in OUT_DIR/summary.txt, not counted as passed;
 # per-subtest results are in OUT_DIR/NAME.res, the logs in OUT_DIR/NAME.txt.
-# Usage: selftests.sh OUT_DIR TEST_PROGS_DIR TEST_BPF_KO [STORM_SECONDS]
+# Usage: selftests.sh OUT_DIR TEST_PROGS_DIR TEST_BPF_KO [STORM_SECONDS [STORM_FLAGS...]]
 # Exit status: 0 if every suite ran and nothing failed.
 set -uo pipefail
 
 out=$1 tp=$2 ko=$3 storm_s=${4:-15}
+shift $(($# < 4 ? $# : 4))
 sysctl=/proc/sys/kernel/bpf_tailcall_cache
 summary=$out/summary.txt
 : >"$summary"
@@ -208,7 +209,7 @@ TCC_IMG_DIR=$out project tailcall_user tailcall_cache "$out/tailcall_cache"
 set_cache 1
 project tailcall_badinput tailcall_badinput "$out/tailcall_badinput"
 set_cache 1
-project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2
+project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2 "$@"
 grep -E '^storm: ([a-z]|[0-9]+ s,|[0-9]+\.[0-9] s:)' "$out/tailcall_storm.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
 
 dmesg >"$out/dmesg.txt"
