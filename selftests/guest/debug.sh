@@ -68,6 +68,9 @@ test_bpf() {
 }
 
 mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+# test_progs pins maps (tailcalls/tailcall_poke) and attaches to tracepoints.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 [ -e /sys/kernel/debug/kmemleak ] || { echo "no kmemleak in this kernel" >&2; exit 100; }
 [ -e /proc/sys/kernel/bpf_tailcall_cache ] || { echo "no kernel.bpf_tailcall_cache: not the series" >&2; exit 100; }
 
