@@ -7,13 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 lock_build
-# Shared while the tree already holds what we build; exclusive to change it.
-lock_tree_shared
-if ! tree=$("$TOP/scripts/prepare-tree.sh" --check); then
-	lock_tree
-	tree=$("$TOP/scripts/prepare-tree.sh")
-	lock_tree_shared
-fi
+use_tree
+tree=$TREE
 b=$(build_dir)
 extra=()
 if [ -n "$FLAVOR" ]; then

@@ -53,8 +53,10 @@ if [ -n "$own_tree" ]; then
 	git -C "$tree" diff --quiet HEAD -- tools ||
 		log "warning: $tree has uncommitted changes in tools/; building its HEAD"
 else
-	lock_tree_shared
-	tree=$(tree_dir)
+	# The tree must hold the series the kernel was built from: another
+	# user may have switched it (make selftests-base) since.
+	use_tree
+	tree=$TREE
 fi
 git -C "$tree" rev-parse -q --verify HEAD >/dev/null || die "$tree is not a git tree"
 tree_id=$(git -C "$tree" rev-parse HEAD:tools HEAD:include HEAD:arch/x86/include | tr '\n' ' ')

@@ -105,3 +105,16 @@ tree_lock() { # -s | -x
 tree_lock_inherited() { [ -n "${TCC_TREE_HELD:-}" ] && [ -z "${tree_lock_open:-}" ]; }
 lock_tree() { tree_lock_inherited || tree_lock -x; }
 lock_tree_shared() { tree_lock_inherited || tree_lock -s; }
+
+# use_tree: set TREE to the tree with this base and series (SERIES,
+# TCC_SERIES_FILE) and hold its lock shared; if it holds something else,
+# change it first under the exclusive lock. Not in a subshell: the lock
+# belongs to the calling process.
+use_tree() {
+	lock_tree_shared
+	if ! TREE=$("$TOP/scripts/prepare-tree.sh" --check); then
+		lock_tree
+		TREE=$("$TOP/scripts/prepare-tree.sh")
+		lock_tree_shared
+	fi
+}
