@@ -190,46 +190,41 @@ static void max_entries(int series)
 	intact("absurd max_entries");
 }
 
+/*
+ * Load "r2 = the reference array; r3 = 0; @insn; r0 = FALLTHROUGH; exit"
+ * through bpf(2): the verifier must refuse it.
+ */
+static void refused(struct bpf_insn insn, const char *what)
+{
+	struct bpf_insn insns[] = {
+		LD_MAP(BPF_REG_2, ref.map),
+		MOV64_IMM(BPF_REG_3, 0),
+		insn,
+		MOV64_IMM(BPF_REG_0, FALLTHROUGH),
+		EXIT(),
+	};
+	int fd = prog_load_ex(BPF_PROG_TYPE_SOCKET_FILTER, 0, insns, ARRAY_SIZE(insns),
+			      log_buf, sizeof(log_buf));
+	int e = errno;
+
+	if (fd >= 0)
+		close(fd);
+	check(fd < 0, "%s: %s: \"%s\"", what, fd < 0 ? err_name(e) : "ACCEPTED", last_log_line());
+}
+
 static void forged_imm(void)
 {
 	static const int imms[] = { 0, (int)0x80000000u, 1, -1, 0x7fff };
+	char what[96];
 
 	for (size_t i = 0; i < ARRAY_SIZE(imms); i++) {
-		struct bpf_insn insns[] = {
-			LD_MAP(BPF_REG_2, ref.map),
-			MOV64_IMM(BPF_REG_3, 0),
-			INSN(BPF_JMP | BPF_TAIL_CALL, 0, 0, 0, imms[i]),
-			MOV64_IMM(BPF_REG_0, FALLTHROUGH),
-			EXIT(),
-		};
-		int fd = prog_load_ex(BPF_PROG_TYPE_SOCKET_FILTER, 0, insns, ARRAY_SIZE(insns),
-				      log_buf, sizeof(log_buf));
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		check(fd < 0, "BPF_JMP|BPF_TAIL_CALL (0x%02x) with imm 0x%08x via bpf(2): %s: \"%s\"",
-		      BPF_JMP | BPF_TAIL_CALL, (unsigned int)imms[i],
-		      fd < 0 ? err_name(e) : "ACCEPTED", last_log_line());
+		snprintf(what, sizeof(what), "BPF_JMP|BPF_TAIL_CALL (0x%02x) with imm 0x%08x via bpf(2)",
+			 BPF_JMP | BPF_TAIL_CALL, (unsigned int)imms[i]);
+		refused(INSN(BPF_JMP | BPF_TAIL_CALL, 0, 0, 0, imms[i]), what);
 	}
-	{
-		/* a helper call to bpf_tail_call with reserved fields set */
-		struct bpf_insn insns[] = {
-			LD_MAP(BPF_REG_2, ref.map),
-			MOV64_IMM(BPF_REG_3, 0),
-			INSN(BPF_JMP | BPF_CALL, 0, 0, 1, BPF_FUNC_tail_call),
-			MOV64_IMM(BPF_REG_0, FALLTHROUGH),
-			EXIT(),
-		};
-		int fd = prog_load_ex(BPF_PROG_TYPE_SOCKET_FILTER, 0, insns, ARRAY_SIZE(insns),
-				      log_buf, sizeof(log_buf));
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		check(fd < 0, "call bpf_tail_call with off=1 (reserved field): %s: \"%s\"",
-		      fd < 0 ? err_name(e) : "ACCEPTED", last_log_line());
-	}
+	/* a helper call to bpf_tail_call with reserved fields set */
+	refused(INSN(BPF_JMP | BPF_CALL, 0, 0, 1, BPF_FUNC_tail_call),
+		"call bpf_tail_call with off=1 (reserved field)");
 	{
 		/* user space never sees the encoding: xlated insns of the static caller */
 		struct bpf_insn x[64];
