@@ -46,5 +46,5 @@ if [ -z "$caught" ] && ! grep -q 'guest exit\|splat' "$OUT/run.log"; then
 fi
 log "mutant $mutant caught (harness exit $rc):"
 printf '%s\n' "${caught:-  (no suite line: the guest died; see $res/console.log)}"
-grep -h -E '^#[0-9]+/[0-9]+ +[a-z_]+/[a-z_0-9]+:FAIL' "$res"/*.txt 2>/dev/null | sort -u || true
+grep -h -E '^#[0-9]+(/[0-9]+)? +[a-z_0-9/]+:FAIL' "$res"/*.txt 2>/dev/null | sort -u || true
 echo "mutant: 1 passed, 0 failed"
