@@ -40,6 +40,17 @@ step() {
 	log "$name done in $(( $(date +%s) - t0 ))s"
 }
 
+# build_tests DIR NAME...: build the project's user-space tests
+# (selftests/NAME.c, raw bpf(2)) for the host's arch into DIR/NAME.
+build_tests() {
+	local dir=$1 t
+	shift
+	for t in "$@"; do
+		gcc -O2 -Wall -Wextra -Werror -pthread -I"$TOP/selftests" \
+			-o "$dir/$t" "$TOP/selftests/$t.c" || die "building selftests/$t.c failed"
+	done
+}
+
 # Identify the base tree in use: the pinned Debian source or the user's KDIR.
 base_id() {
 	if [ -n "${KDIR:-}" ]; then

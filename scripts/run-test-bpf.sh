@@ -17,8 +17,7 @@ res=$OUT/test_bpf-${SERIES:-series}
 rm -rf "$res"
 mkdir -p "$res"
 export OUT
-gcc -O2 -Wall -Wextra -Werror -o "$res/tailcall_cache" "$TOP/selftests/tailcall_cache.c" ||
-	die "building selftests/tailcall_cache.c failed"
+build_tests "$res" tailcall_cache
 rc=0
 "$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$res" -- \
 	"$TOP/selftests/guest/test_bpf.sh" "$res" "$ko" "${passes[@]}" || rc=$?

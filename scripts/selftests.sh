@@ -41,13 +41,7 @@ res=$OUT/selftests-${SERIES:-series}
 rm -rf "$res"
 mkdir -p "$res"
 # The project's own tests (raw bpf(2), no libbpf): built here, run there.
-cc=(gcc -O2 -Wall -Wextra -Werror -I"$TOP/selftests")
-"${cc[@]}" -o "$res/tailcall_cache" "$TOP/selftests/tailcall_cache.c" ||
-	die "building selftests/tailcall_cache.c failed"
-"${cc[@]}" -o "$res/tailcall_badinput" "$TOP/selftests/tailcall_badinput.c" ||
-	die "building selftests/tailcall_badinput.c failed"
-"${cc[@]}" -pthread -o "$res/tailcall_storm" "$TOP/selftests/tailcall_storm.c" ||
-	die "building selftests/tailcall_storm.c failed"
+build_tests "$res" tailcall_cache tailcall_badinput tailcall_storm
 # The vCPUs run in parallel (multi-threaded TCG, or KVM), so update_race
 # and the storm race for real. Multi-threaded TCG mishandles text-poked
 # (direct) tail calls that change under a running vCPU (see "Guests and

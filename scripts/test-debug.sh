@@ -43,11 +43,7 @@ tp=$("$TOP/scripts/build-selftests.sh") || die "building test_progs for the debu
 
 rm -rf "$res"
 mkdir -p "$res"
-cc=(gcc -O2 -Wall -Wextra -Werror -I"$TOP/selftests")
-"${cc[@]}" -o "$res/tailcall_cache" "$TOP/selftests/tailcall_cache.c" || die "building tailcall_cache failed"
-"${cc[@]}" -pthread -o "$res/tailcall_storm" "$TOP/selftests/tailcall_storm.c" || die "building tailcall_storm failed"
-"${cc[@]}" -o "$res/tailcall_fault" "$TOP/selftests/tailcall_fault.c" || die "building tailcall_fault failed"
-"${cc[@]}" -o "$res/tailcall_badinput" "$TOP/selftests/tailcall_badinput.c" || die "building tailcall_badinput failed"
+build_tests "$res" tailcall_cache tailcall_storm tailcall_fault tailcall_badinput
 
 storm_flags=() vm_opts=()
 case "$tcg" in

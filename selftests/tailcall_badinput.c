@@ -270,6 +270,23 @@ static int uprobe_prog(int sleepable, int map)
 			    leaf, ARRAY_SIZE(leaf), log_buf, sizeof(log_buf));
 }
 
+/*
+ * Slot 0 of the empty uprobe array @map takes @owner (of kind @okind), which
+ * then owns it: @other (of the other kind) must be refused in slot 1.
+ */
+static void owner_refuses_other(int map, int owner, const char *okind, int other,
+				const char *xkind)
+{
+	int r, e;
+
+	r = map_update(map, 0, owner);
+	check(!r, "uprobe array: a %s program goes in (%s)", okind, r ? strerror(errno) : "ok");
+	r = map_update(map, 1, other);
+	e = errno;
+	check(r && e == EINVAL, "uprobe array owned by a %s program: a %s one is refused (%s)",
+	      okind, xkind, r ? err_name(e) : "ACCEPTED");
+}
+
 static void sleepable(void)
 {
 	int ns = uprobe_prog(0, -1), sl = uprobe_prog(1, -1), a, b, r, e;
@@ -287,18 +304,8 @@ static void sleepable(void)
 	}
 	a = prog_array_create(2);
 	b = prog_array_create(2);
-	r = map_update(a, 0, ns);
-	check(!r, "uprobe array: a non-sleepable program goes in (%s)", r ? strerror(errno) : "ok");
-	r = map_update(a, 1, sl);
-	e = errno;
-	check(r && e == EINVAL, "uprobe array owned by a non-sleepable program: a sleepable one is refused (%s)",
-	      r ? err_name(e) : "ACCEPTED");
-	r = map_update(b, 0, sl);
-	check(!r, "uprobe array: a sleepable program goes in (%s)", r ? strerror(errno) : "ok");
-	r = map_update(b, 1, ns);
-	e = errno;
-	check(r && e == EINVAL, "uprobe array owned by a sleepable program: a non-sleepable one is refused (%s)",
-	      r ? err_name(e) : "ACCEPTED");
+	owner_refuses_other(a, ns, "non-sleepable", sl, "sleepable");
+	owner_refuses_other(b, sl, "sleepable", ns, "non-sleepable");
 	{
 		int c = uprobe_prog(1, a);
 
