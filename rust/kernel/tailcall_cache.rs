@@ -2,208 +2,405 @@
 
 //! Tail-call target cache of BPF prog arrays: the kernel side.
 //!
-//! The logic (layout, jump target, `imm` codec, update protocol) is in
-//! [`tailcall_cache_core`], which is shared verbatim with the host test
-//! crate of the series. This file exports it to C, declared in
-//! `include/linux/bpf_tailcall_cache.h`, and implements the cache entries
-//! with the kernel's atomics.
+//! [`tailcall_cache_core`], shared verbatim with the host tests of the
+//! series, has the layout, the update step of a slot and the JIT's choice
+//! of sequence. This file applies them to `struct bpf_array` and exports
+//! them to C (`include/linux/bpf_tailcall_cache.h`): `arraymap.c` calls
+//! [`bpf_tcc_ptrs_size`] when it allocates a prog array and
+//! [`bpf_tcc_update`] on every slot change, and the JITs call
+//! [`bpf_tcc_jit_site`] for every tail call whose prog array the verifier
+//! knows.
 //!
-//! Callers are `kernel/bpf/arraymap.c` (allocation, every slot change,
-//! map free), the verifier fixups (`imm` encoding) and the JITs (`imm`
-//! decoding, displacement of the cache).
+//! The cached targets are read by JITed code with plain 64-bit loads,
+//! outside the Rust memory model; every write here is a fully ordered
+//! `xchg`, and a reader that loaded a target is kept out of freed memory by
+//! the RCU grace period before the old program's image is freed (see
+//! [`tailcall_cache_core::update`]).
 
-use core::ptr;
-use core::slice;
 use kernel::bindings;
-use kernel::error::code::ERANGE;
-use kernel::ffi::{c_int, c_void};
+use kernel::error::code::{E2BIG, EINVAL, EOPNOTSUPP};
+use kernel::ffi::c_int;
 use kernel::prelude::*;
-use kernel::sync::atomic::{ordering::Full, ordering::Relaxed, Atomic};
+use kernel::sync::atomic::{self, ordering::Full};
 
 pub mod tailcall_cache_core;
 
-use tailcall_cache_core::{Error, Layout, Site, TargetSlot};
+/// Prefix of the messages printed here (`pr_err!`).
+const __LOG_PREFIX: &[u8] = b"bpf\0";
 
-impl TargetSlot for Atomic<*mut c_void> {
-    fn exchange(&self, new: u64) -> u64 {
-        let new = ptr::with_exposed_provenance_mut::<c_void>(new as usize);
-        self.xchg(new, Full).expose_provenance() as u64
-    }
+use tailcall_cache_core::{Error, Layout, ProgArray, Warn};
 
-    fn read(&self) -> u64 {
-        self.load(Relaxed).expose_provenance() as u64
+/// The arch's tail-call entry offset, when its JIT uses the cache.
+fn target_offset() -> Option<u32> {
+    // SAFETY: The hook has no preconditions.
+    u32::try_from(unsafe { bindings::bpf_arch_tail_call_target_offset() }).ok()
+}
+
+fn errno(e: Error) -> c_int {
+    match e {
+        Error::Inval => EINVAL.to_errno(),
+        Error::TooBig => E2BIG.to_errno(),
     }
 }
 
-/// Layout of the prog array: the cache always starts at `index_mask + 1`.
-fn layout(max_entries: u32, index_mask: u32) -> Result<Layout, Error> {
-    let alloc = index_mask.checked_add(1).ok_or(Error::OutOfRange)?;
-    Layout::new(max_entries, alloc)
-}
+/// Offset of `ptrs[]` in `struct bpf_array`.
+const PTRS_OFFSET: usize = core::mem::offset_of!(bindings::bpf_array, __bindgen_anon_1);
 
-/// Returns the cache of a prog array as a slice of atomics.
+/// Stores in `*size` the bytes of `array->ptrs[]` of a prog array of
+/// `max_entries` with the cache: the slots rounded up to a power of two,
+/// then as many cached targets. `-EOPNOTSUPP` when the arch's JIT does not
+/// use the cache (the array then has none), `-E2BIG` above 2^30 entries.
 ///
 /// # Safety
 ///
-/// `ptrs` must be `array->ptrs` of a live prog array allocated with
-/// [`bpf_tcc_ptrs_entries`] pointer entries for `l.max_entries()`, and every
-/// access to its cache entries must be atomic.
-unsafe fn cache<'a>(ptrs: *mut *mut c_void, l: &Layout) -> &'a [Atomic<*mut c_void>] {
-    // SAFETY: The caller guarantees `ptrs` has `2 * alloc_entries` entries;
-    // the cache is the upper half. `Atomic<*mut c_void>` has the size,
-    // alignment and bit validity of `*mut c_void`, and all accesses to these
-    // entries go through atomics, so there is no data race.
-    unsafe {
-        let base = ptrs.add(l.cache_base() as usize);
-        slice::from_raw_parts(
-            base.cast::<Atomic<*mut c_void>>(),
-            l.alloc_entries() as usize,
-        )
-    }
-}
-
-/// Stores in `*entries` the number of pointers `array->ptrs[]` of a prog
-/// array of `max_entries` needs: slots, padding to a power of two, cache.
-///
-/// # Safety
-///
-/// `entries` must be valid for writes.
+/// `size` must be valid for writes.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_ptrs_entries(max_entries: u32, entries: *mut u64) -> c_int {
-    match Layout::for_prog_array(max_entries, true) {
+pub unsafe extern "C" fn bpf_tcc_ptrs_size(max_entries: u32, size: *mut u64) -> c_int {
+    if target_offset().is_none() {
+        return EOPNOTSUPP.to_errno();
+    }
+    match Layout::new(max_entries) {
         Ok(l) => {
-            // SAFETY: The caller guarantees `entries` is valid for writes.
-            unsafe { *entries = l.total_ptrs() };
+            // SAFETY: The caller guarantees `size` is valid for writes.
+            unsafe { *size = l.ptrs_bytes() };
             0
         }
-        Err(e) => e.to_errno(),
+        Err(e) => errno(e),
     }
 }
 
-/// Swaps the cached jump target of slot `key` to `bpf_func +
-/// prologue_offset` (or NULL when `bpf_func` is NULL).
+/// A prog array.
 ///
-/// The caller holds `poke_mutex` and has already swapped `ptrs[key]`; the
-/// old program is put only after the mutex is dropped. See
-/// [`tailcall_cache_core::publish`] for why no reader can reach a freed
-/// image.
+/// # Invariants
+///
+/// `self.0` points to the `struct bpf_array` of a live
+/// `BPF_MAP_TYPE_PROG_ARRAY` map built by `array_map_alloc()`: its
+/// `ptrs[]` has the slots and, when [`target_offset`] is `Some`, the cache
+/// laid out as [`Layout`] says; its `aux` is set.
+struct Array(*mut bindings::bpf_array);
+
+impl Array {
+    /// `&array->ptrs[index]`, for an index below [`Layout::total_ptrs`]
+    /// (or below `max_entries` without the cache).
+    fn entry(&self, index: u32) -> *mut usize {
+        // The callers pass indices that `Layout` computed for this array:
+        // by the type invariant they are inside the allocation.
+        self.0
+            .cast::<u8>()
+            .wrapping_add(PTRS_OFFSET)
+            .cast::<usize>()
+            .wrapping_add(index as usize)
+    }
+
+    fn map(&self) -> *mut bindings::bpf_map {
+        // SAFETY: `self.0` is valid (type invariant); no reference is made.
+        unsafe { &raw mut (*self.0).map }
+    }
+
+    fn poke_mutex(&self) -> *mut bindings::mutex {
+        // SAFETY: `self.0` and its `aux` are valid (type invariant).
+        unsafe { &raw mut (*(*self.0).aux).poke_mutex }
+    }
+}
+
+impl ProgArray for Array {
+    type Prog = *mut bindings::bpf_prog;
+
+    fn layout(&self) -> Result<Layout, Error> {
+        // SAFETY: `self.0` is valid (type invariant); both fields are
+        // set once, before the map is published.
+        let (max_entries, index_mask) =
+            unsafe { ((*self.0).map.max_entries, (*self.0).index_mask) };
+        Layout::of_array(max_entries, index_mask)
+    }
+
+    fn target_offset(&self) -> Option<u32> {
+        target_offset()
+    }
+
+    fn bpf_func(&self, prog: Self::Prog) -> Option<usize> {
+        // SAFETY: The slot owns a reference to `prog`, taken by the caller
+        // of `bpf_tcc_update()`: it is alive, and `jited` and `bpf_func` do
+        // not change once it is exposed to a prog array.
+        let (jited, func) = unsafe { ((*prog).jited() != 0, (*prog).bpf_func) };
+        if !jited {
+            return None;
+        }
+        func.map(|f| f as usize)
+    }
+
+    fn lock(&self) {
+        // SAFETY: `poke_mutex` is initialised with the array (type invariant).
+        unsafe { bindings::mutex_lock(self.poke_mutex()) };
+    }
+
+    fn unlock(&self) {
+        // SAFETY: Called by `update()` after `lock()`, in the same task.
+        unsafe { bindings::mutex_unlock(self.poke_mutex()) };
+    }
+
+    fn swap_slot(&self, key: u32, new: Option<Self::Prog>) -> Option<Self::Prog> {
+        let slot = self.entry(key).cast::<*mut bindings::bpf_prog>();
+        // SAFETY: `key < max_entries` (checked by `update()` against the
+        // layout), so `slot` is a slot of the live array, pointer aligned.
+        // C accesses it with xchg() (under `poke_mutex`), READ_ONCE() and
+        // the JITs' plain loads: the exchange is atomic.
+        let old = unsafe { atomic::xchg(slot, new.unwrap_or(core::ptr::null_mut()), Full) };
+        (!old.is_null()).then_some(old)
+    }
+
+    fn swap_target(&self, index: u32, target: usize) -> usize {
+        // SAFETY: `index` is `Layout::cache_index()` of a key below
+        // `max_entries`: a cache entry of the live array, which has the
+        // cache since `target_offset()` is `Some`. Writers exchange it only
+        // here, under `poke_mutex`; readers are the JITs' plain 64-bit loads.
+        unsafe { atomic::xchg(self.entry(index), target, Full) }
+    }
+
+    fn poke_run(&self, key: u32, old: Option<Self::Prog>, new: Option<Self::Prog>) {
+        let map = self.map();
+        // SAFETY: `map` is valid (type invariant); its ops are static.
+        if let Some(poke_run) = unsafe { (*(*map).ops).map_poke_run } {
+            let old = old.unwrap_or(core::ptr::null_mut());
+            let new = new.unwrap_or(core::ptr::null_mut());
+            // SAFETY: Called under `poke_mutex` after the slot changed, as
+            // `prog_array_map_poke_run()` expects.
+            unsafe { poke_run(map, key, old.cast(), new.cast()) };
+        }
+    }
+
+    fn put(&self, old: Self::Prog, need_defer: bool) {
+        let map = self.map();
+        // SAFETY: `map` is valid (type invariant); its ops are static.
+        if let Some(put) = unsafe { (*(*map).ops).map_fd_put_ptr } {
+            // SAFETY: `old` was the slot's reference, now out of the array.
+            unsafe { put(map, old.cast(), need_defer) };
+        }
+    }
+
+    fn warn(&self, what: Warn) {
+        pr_err!("prog array tail-call cache: {:?}\n", what);
+        // The KUnit test of this path expects no splat.
+        kernel::warn_on!(!kernel::kunit::in_kunit_test());
+    }
+}
+
+/// Changes slot `key` of `array` to `new` (NULL: delete), keeps its cached
+/// target in step, and puts the old program; returns whether the slot held
+/// one. See [`tailcall_cache_core::update`] for the order.
 ///
 /// # Safety
 ///
-/// `ptrs` must be `array->ptrs` of a live prog array with the cache, of
-/// `max_entries` slots and `index_mask`.
+/// `array` is a live prog array built by `array_map_alloc()`; `new` is NULL
+/// or a program the caller's reference keeps alive, which passes to the
+/// array; the caller does not hold `poke_mutex`.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_publish(
-    ptrs: *mut *mut c_void,
-    max_entries: u32,
-    index_mask: u32,
+pub unsafe extern "C" fn bpf_tcc_update(
+    array: *mut bindings::bpf_array,
     key: u32,
-    bpf_func: *const c_void,
-    prologue_offset: u32,
-) -> c_int {
-    let l = match layout(max_entries, index_mask) {
-        Ok(l) => l,
-        Err(e) => return e.to_errno(),
-    };
-    // SAFETY: Guaranteed by the caller.
-    let cache = unsafe { cache(ptrs, &l) };
-    // A target that cannot be computed must not leave the old one behind:
-    // the caller puts the old program whatever this returns.
-    let (target, err) = match tailcall_cache_core::jump_target(
-        bpf_func.expose_provenance() as u64,
-        prologue_offset,
-    ) {
-        Ok(t) => (t, 0),
-        Err(e) => (0, e.to_errno()),
-    };
-    match tailcall_cache_core::publish(&l, cache, key, target) {
-        Ok(_) => err,
-        Err(e) => e.to_errno(),
+    new: *mut bindings::bpf_prog,
+    need_defer: bool,
+) -> bool {
+    // INVARIANT: Guaranteed by the caller.
+    let a = Array(array);
+    tailcall_cache_core::update(&a, key, (!new.is_null()).then_some(new), need_defer)
+}
+
+/// Whether a tail call through `map`, which the verifier knows, may
+/// compare the index against `max_entries` as an immediate and jump
+/// through the cached target; fills `*tc` when it may.
+///
+/// # Safety
+///
+/// `map` is a live map; `tc` is valid for writes.
+#[export]
+pub unsafe extern "C" fn bpf_tcc_jit_site(
+    map: *const bindings::bpf_map,
+    tc: *mut bindings::bpf_tail_call_cached,
+) -> bool {
+    if target_offset().is_none() {
+        return false;
     }
+    // SAFETY: `map` is live (caller); `map_type` is set at creation.
+    if unsafe { (*map).map_type } != bindings::bpf_map_type_BPF_MAP_TYPE_PROG_ARRAY {
+        return false;
+    }
+    // SAFETY: A prog array's map is the `map` member of its `bpf_array`.
+    let array = unsafe { kernel::container_of!(map.cast_mut(), bindings::bpf_array, map) };
+    // SAFETY: `array` is live; both fields are set at creation.
+    let (max_entries, index_mask) = unsafe { ((*array).map.max_entries, (*array).index_mask) };
+    let site = Layout::of_array(max_entries, index_mask)
+        .ok()
+        .and_then(|l| l.jit_site(u32::try_from(PTRS_OFFSET).ok()?));
+    let Some(site) = site else {
+        return false;
+    };
+    // SAFETY: The caller guarantees `tc` is valid for writes.
+    unsafe {
+        (*tc).max_entries = site.max_entries;
+        (*tc).cache_disp = site.cache_disp;
+    }
+    true
 }
 
-/// Returns the first slot whose cached target is still set, or -1 when the
-/// cache is empty (as it must be when the map is freed).
-///
-/// # Safety
-///
-/// As for [`bpf_tcc_publish`].
-#[export]
-pub unsafe extern "C" fn bpf_tcc_first_stale(
-    ptrs: *mut *mut c_void,
-    max_entries: u32,
-    index_mask: u32,
-) -> c_int {
-    let Ok(l) = layout(max_entries, index_mask) else {
-        return -1;
-    };
-    // SAFETY: Guaranteed by the caller.
-    let cache = unsafe { cache(ptrs, &l) };
-    tailcall_cache_core::first_stale(cache)
-        .and_then(|i| c_int::try_from(i).ok())
-        .unwrap_or(-1)
-}
+#[kunit_tests(bpf_tailcall_cache)]
+mod tests {
+    use super::*;
+    use core::mem::MaybeUninit;
+    use core::sync::atomic::{AtomicU32, Ordering};
 
-/// Stores in `*disp` the byte displacement from the map pointer to the cache
-/// when it fits a signed 32-bit field; returns `-ERANGE` when it does not.
-///
-/// # Safety
-///
-/// `disp` must be valid for writes.
-#[export]
-pub unsafe extern "C" fn bpf_tcc_cache_disp32(
-    max_entries: u32,
-    index_mask: u32,
-    ptrs_offset: u32,
-    disp: *mut i32,
-) -> c_int {
-    let l = match layout(max_entries, index_mask) {
-        Ok(l) => l,
-        Err(e) => return e.to_errno(),
-    };
-    match l.cache_disp32(ptrs_offset) {
-        Some(d) => {
-            // SAFETY: The caller guarantees `disp` is valid for writes.
-            unsafe { *disp = d };
-            0
+    /// A zeroed prog array of `max_entries` (no aux, no ops).
+    fn array(max_entries: u32) -> bindings::bpf_array {
+        // SAFETY: All-zero is a valid `bpf_array`: integers, raw pointers
+        // and `Option`s of function pointers.
+        let mut a: bindings::bpf_array = unsafe { MaybeUninit::zeroed().assume_init() };
+        a.map.map_type = bindings::bpf_map_type_BPF_MAP_TYPE_PROG_ARRAY;
+        a.map.max_entries = max_entries;
+        a.index_mask = max_entries.next_power_of_two() - 1;
+        a
+    }
+
+    fn site(a: &bindings::bpf_array) -> Option<(u32, i32)> {
+        let mut tc = bindings::bpf_tail_call_cached {
+            max_entries: 0,
+            cache_disp: 0,
+        };
+        // SAFETY: `a` and `tc` are valid for the call.
+        unsafe { bpf_tcc_jit_site(&a.map, &mut tc) }.then_some((tc.max_entries, tc.cache_disp))
+    }
+
+    #[test]
+    fn jit_site() {
+        let off = PTRS_OFFSET as i64;
+        for (max, slots) in [(1u32, 1i64), (5, 8), (1 << 27, 1 << 27)] {
+            let want = target_offset().map(|_| (max, i32::try_from(off + 8 * slots).unwrap()));
+            assert_eq!(site(&array(max)), want);
         }
-        None => ERANGE.to_errno(),
+        // 2^28 slots: a 4 GiB array whose cache is out of disp32 reach.
+        assert_eq!(site(&array(1 << 28)), None);
+        assert_eq!(site(&array(1 << 30)), None);
+        // Not a prog array, or an index_mask that does not fit.
+        let mut a = array(4);
+        a.map.map_type = bindings::bpf_map_type_BPF_MAP_TYPE_ARRAY;
+        assert_eq!(site(&a), None);
+        let mut a = array(4);
+        a.index_mask = 7;
+        assert_eq!(site(&a), None);
     }
-}
 
-/// Returns the `imm` of a tail call through `used_maps[map_index]`, or 0
-/// (the legacy sequence) when the index does not fit the encoding.
-///
-/// # Safety
-///
-/// Always safe to call. It is `unsafe` only because `#[export]` compares it
-/// with the `unsafe` declaration bindgen makes, which rustc before 1.93
-/// refuses for a safe function.
-#[export]
-pub unsafe extern "C" fn bpf_tcc_encode_static(map_index: u32) -> i32 {
-    tailcall_cache_core::encode_static(map_index)
-}
+    #[test]
+    fn ptrs_size() {
+        let mut size = 0u64;
+        // SAFETY: `size` is valid for writes.
+        let err = unsafe { bpf_tcc_ptrs_size((1 << 30) + 1, &mut size) };
+        if target_offset().is_none() {
+            assert_eq!(err, EOPNOTSUPP.to_errno());
+            return;
+        }
+        assert_eq!(err, E2BIG.to_errno());
+        // SAFETY: As above.
+        assert_eq!(
+            unsafe { bpf_tcc_ptrs_size(0, &mut size) },
+            EINVAL.to_errno()
+        );
+        // SAFETY: As above.
+        assert_eq!(unsafe { bpf_tcc_ptrs_size(5, &mut size) }, 0);
+        assert_eq!(size, 2 * 8 * 8);
+    }
 
-/// Decodes the `imm` of a tail call into an `enum bpf_tcc_site`; stores the
-/// poke table or `used_maps` index in `*index`.
-///
-/// # Safety
-///
-/// `index` must be valid for writes.
-#[export]
-pub unsafe extern "C" fn bpf_tcc_decode(
-    imm: i32,
-    used_map_cnt: u32,
-    poke_tab_size: u32,
-    index: *mut u32,
-) -> u32 {
-    let (kind, i) = match tailcall_cache_core::decode(imm, used_map_cnt, poke_tab_size) {
-        Site::Legacy => (bindings::bpf_tcc_site_BPF_TCC_SITE_LEGACY, 0),
-        Site::Direct { poke_index } => (bindings::bpf_tcc_site_BPF_TCC_SITE_DIRECT, poke_index),
-        Site::Static { map_index } => (bindings::bpf_tcc_site_BPF_TCC_SITE_STATIC, map_index),
-        Site::Invalid => (bindings::bpf_tcc_site_BPF_TCC_SITE_INVALID, 0),
-    };
-    // SAFETY: The caller guarantees `index` is valid for writes.
-    unsafe { *index = i };
-    kind
+    static PUTS: AtomicU32 = AtomicU32::new(0);
+    static POKES: AtomicU32 = AtomicU32::new(0);
+
+    unsafe extern "C" fn poke_run(
+        _map: *mut bindings::bpf_map,
+        _key: u32,
+        _old: *mut bindings::bpf_prog,
+        _new: *mut bindings::bpf_prog,
+    ) {
+        POKES.fetch_add(1, Ordering::Relaxed);
+    }
+
+    unsafe extern "C" fn put(
+        _map: *mut bindings::bpf_map,
+        _ptr: *mut kernel::ffi::c_void,
+        _need_defer: bool,
+    ) {
+        PUTS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A program whose image starts at `func`.
+    fn prog(func: usize) -> bindings::bpf_prog {
+        // SAFETY: All-zero is a valid `bpf_prog` header.
+        let mut p: bindings::bpf_prog = unsafe { MaybeUninit::zeroed().assume_init() };
+        p.set_jited(1);
+        // SAFETY: A function pointer may hold any non-null address; it is
+        // never called, only added to.
+        p.bpf_func = unsafe { core::mem::transmute::<usize, _>(func) };
+        p
+    }
+
+    /// The update step on a real allocation of a prog array: the target
+    /// of each slot follows its program, and a target that does not
+    /// compute clears the entry instead of keeping the old one.
+    #[test]
+    fn update() {
+        let Some(off) = target_offset() else {
+            return;
+        };
+        let max = 3u32;
+        let l = Layout::new(max).unwrap();
+        let size = PTRS_OFFSET + l.ptrs_bytes() as usize;
+        // SAFETY: `bpf_map_area_alloc()` returns zeroed memory or NULL.
+        let mem = unsafe { bindings::bpf_map_area_alloc(size as u64, bindings::NUMA_NO_NODE) };
+        assert!(!mem.is_null());
+        let raw = mem.cast::<bindings::bpf_array>();
+        // SAFETY: All-zero is a valid `bpf_array_aux` and `bpf_map_ops`.
+        let mut aux: bindings::bpf_array_aux = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: As above.
+        let mut ops: bindings::bpf_map_ops = unsafe { MaybeUninit::zeroed().assume_init() };
+        ops.map_poke_run = Some(poke_run);
+        ops.map_fd_put_ptr = Some(put);
+        let key = kernel::static_lock_class!();
+        // SAFETY: `aux.poke_mutex` is valid and not yet initialised.
+        unsafe {
+            bindings::__mutex_init(
+                &mut aux.poke_mutex,
+                c"tcc_test".as_ptr().cast(),
+                key.as_ptr(),
+            )
+        };
+        // SAFETY: `raw` is a zeroed allocation large enough for the array.
+        unsafe {
+            (*raw).map = array(max).map;
+            (*raw).index_mask = l.index_mask();
+            (*raw).map.ops = &ops;
+            (*raw).aux = &mut aux;
+        }
+        let a = Array(raw);
+        let entry = |k: u32| {
+            // SAFETY: A cache entry of the live test array; no writer runs.
+            unsafe { *a.entry(l.cache_index(k).unwrap()) }
+        };
+        let mut good = prog(0x1000);
+        let mut bad = prog(usize::MAX - 1);
+        PUTS.store(0, Ordering::Relaxed);
+        POKES.store(0, Ordering::Relaxed);
+        // SAFETY: `raw` is the test array; the programs outlive it.
+        unsafe {
+            assert!(!bpf_tcc_update(raw, 1, &mut good, false));
+            assert_eq!(entry(1), 0x1000 + off as usize);
+            assert!(bpf_tcc_update(raw, 1, &mut bad, false));
+            assert_eq!(entry(1), 0);
+            assert!(bpf_tcc_update(raw, 1, core::ptr::null_mut(), true));
+            assert!(!bpf_tcc_update(raw, 1, core::ptr::null_mut(), true));
+            // Past max_entries: nothing happens.
+            assert!(!bpf_tcc_update(raw, max, &mut good, false));
+        }
+        assert_eq!(entry(0), 0);
+        assert_eq!(entry(2), 0);
+        assert_eq!(PUTS.load(Ordering::Relaxed), 2);
+        assert_eq!(POKES.load(Ordering::Relaxed), 4);
+        // SAFETY: Allocated above, no longer used.
+        unsafe { bindings::bpf_map_area_free(mem) };
+    }
 }

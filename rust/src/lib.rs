@@ -4,12 +4,14 @@
 //!
 //! The actual logic lives in [`tailcall_cache_core`], a single file that is
 //! copied verbatim into the kernel as `kernel/bpf/tailcall_cache_core.rs`.
-//! This crate root only wraps it for host testing (unit tests below,
-//! property tests in `tests/props.rs`, a loom model in `tests/model.rs`).
+//! This crate root only wraps it for host testing: unit tests below,
+//! property tests in `tests/props.rs`, a loom model in `tests/model.rs`,
+//! and [`recorder`], a single-threaded [`ProgArray`] the tests share.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
@@ -31,244 +33,483 @@ extern crate std;
 )]
 pub mod tailcall_cache_core;
 
+pub mod recorder;
+
 pub use tailcall_cache_core::*;
-
-/// Host-only implementation used by tests: a plain atomic word.
-impl TargetSlot for core::sync::atomic::AtomicU64 {
-    fn exchange(&self, new: u64) -> u64 {
-        self.swap(new, core::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn read(&self) -> u64 {
-        self.load(core::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 #[cfg(test)]
 mod tests {
+    use super::recorder::{Call, Recorder};
     use super::*;
-    use core::cell::Cell;
-    use core::sync::atomic::AtomicU64;
+    use std::vec;
     use std::vec::Vec;
 
-    /// A slot that counts how often it was exchanged.
-    #[derive(Default)]
-    struct CountingSlot {
-        value: Cell<u64>,
-        writes: Cell<u32>,
+    const OFF: u32 = 11;
+    const A: usize = 0;
+    const B: usize = 1;
+    const INTERP: usize = 2;
+    const HUGE: usize = 3;
+    const A_FUNC: usize = 0x1000;
+    const B_FUNC: usize = 0x2000;
+    const HUGE_FUNC: usize = usize::MAX - 5;
+
+    fn layout(m: u32) -> Layout {
+        Layout::new(m).unwrap()
     }
 
-    impl TargetSlot for CountingSlot {
-        fn exchange(&self, new: u64) -> u64 {
-            self.writes.set(self.writes.get() + 1);
-            self.value.replace(new)
-        }
-
-        fn read(&self) -> u64 {
-            self.value.get()
-        }
+    /// Programs A, B (JITed), INTERP (interpreted), HUGE (target wraps).
+    fn array(max_entries: u32, target_offset: Option<u32>) -> Recorder {
+        Recorder::new(
+            max_entries,
+            target_offset,
+            vec![Some(A_FUNC), Some(B_FUNC), None, Some(HUGE_FUNC)],
+        )
+        .unwrap()
     }
 
-    fn slots(n: usize) -> Vec<CountingSlot> {
-        (0..n).map(|_| CountingSlot::default()).collect()
+    // ---- Layout ----
+
+    #[test]
+    fn layout_one_entry() {
+        let l = layout(1);
+        assert_eq!(l.max_entries(), 1);
+        assert_eq!(l.index_mask(), 0);
+        assert_eq!(l.slots(), 1);
+        assert_eq!(l.total_ptrs(), 2);
+        assert_eq!(l.ptrs_bytes(), 16);
+        assert_eq!(l.cache_index(0), Some(1));
+        assert_eq!(l.cache_index(1), None);
+        assert_eq!(l.cache_index(u32::MAX), None);
+        assert_eq!(
+            l.jit_site(352),
+            Some(JitSite {
+                max_entries: 1,
+                cache_disp: 360
+            })
+        );
     }
 
     #[test]
-    fn errno_values() {
-        assert_eq!(Error::InvalidArgument.to_errno(), -22);
-        assert_eq!(Error::OutOfRange.to_errno(), -7);
-        assert_eq!(Error::Overflow.to_errno(), -75);
+    fn layout_two_entries() {
+        let l = layout(2);
+        assert_eq!(l.index_mask(), 1);
+        assert_eq!(l.slots(), 2);
+        assert_eq!(l.total_ptrs(), 4);
+        assert_eq!(l.ptrs_bytes(), 32);
+        assert_eq!(l.cache_index(0), Some(2));
+        assert_eq!(l.cache_index(1), Some(3));
+        assert_eq!(l.cache_index(2), None);
+        assert_eq!(l.jit_site(328).unwrap().cache_disp, 328 + 16);
     }
 
     #[test]
-    fn single_entry() {
-        for pad in [false, true] {
-            let l = Layout::for_prog_array(1, pad).unwrap();
-            assert_eq!(l.max_entries(), 1);
-            assert_eq!(l.alloc_entries(), 1);
-            assert_eq!(l.index_mask(), 0);
-            assert_eq!(l.cache_base(), 1);
-            assert_eq!(l.total_ptrs(), 2);
-            assert_eq!(l.cache_bytes(), 8);
-            assert_eq!(l.cache_index(0), Some(1));
-            assert_eq!(l.cache_index(1), None);
-            assert_eq!(l.cache_disp32(352), Some(360));
-        }
-    }
-
-    #[test]
-    fn three_entries_padded_to_four() {
-        let l = Layout::for_prog_array(3, true).unwrap();
-        assert_eq!(l.alloc_entries(), 4);
+    fn layout_three_entries_padded_to_four() {
+        let l = layout(3);
         assert_eq!(l.index_mask(), 3);
-        assert_eq!(l.cache_base(), 4);
+        assert_eq!(l.slots(), 4);
         assert_eq!(l.total_ptrs(), 8);
-        assert_eq!(l.cache_bytes(), 32);
-        // Padding slot 3 has a cache entry too (masked speculative index).
-        assert_eq!(l.cache_index(3), Some(7));
+        assert_eq!(l.ptrs_bytes(), 64);
+        assert_eq!(l.cache_index(0), Some(4));
+        assert_eq!(l.cache_index(2), Some(6));
+        // Key 3 is padding: its entry (ptrs[7]) is never set.
+        assert_eq!(l.cache_index(3), None);
         assert_eq!(l.cache_index(4), None);
         for idx in 0..64u32 {
-            assert!(idx & l.index_mask() < l.alloc_entries());
-        }
-
-        let u = Layout::for_prog_array(3, false).unwrap();
-        assert_eq!(u.alloc_entries(), 3);
-        assert_eq!(u.index_mask(), 3);
-        assert_eq!(u.cache_base(), 3);
-        assert_eq!(u.cache_index(2), Some(5));
-        assert_eq!(u.cache_index(3), None);
-    }
-
-    #[test]
-    fn layout_new_validation() {
-        assert_eq!(Layout::new(0, 0), Err(Error::InvalidArgument));
-        assert_eq!(Layout::new(0, 1), Err(Error::InvalidArgument));
-        assert_eq!(Layout::new(4, 3), Err(Error::InvalidArgument));
-        // Not a power of two.
-        assert_eq!(Layout::new(3, 5), Err(Error::InvalidArgument));
-        // Power of two but not the rounding of max_entries.
-        assert_eq!(Layout::new(3, 8), Err(Error::InvalidArgument));
-        assert_eq!(Layout::new(4, 8), Err(Error::InvalidArgument));
-        assert!(Layout::new(3, 4).is_ok());
-        assert!(Layout::new(5, 5).is_ok());
-        // Largest representable: 2 * alloc must fit u32.
-        assert!(Layout::new(i32::MAX as u32, i32::MAX as u32).is_ok());
-        assert_eq!(Layout::new(1 << 31, 1 << 31), Err(Error::OutOfRange));
-        assert_eq!(Layout::new(u32::MAX, u32::MAX), Err(Error::OutOfRange));
-    }
-
-    #[test]
-    fn huge_max_entries() {
-        // 2 * alloc_entries would overflow the u32 pointer count.
-        for pad in [false, true] {
-            assert_eq!(
-                Layout::for_prog_array(u32::MAX, pad),
-                Err(Error::OutOfRange)
-            );
-            assert_eq!(Layout::for_prog_array(1 << 31, pad), Err(Error::OutOfRange));
+            assert!(idx & l.index_mask() < l.slots());
         }
         assert_eq!(
-            Layout::for_prog_array(u32::MAX, true)
-                .unwrap_err()
-                .to_errno(),
-            -7
-        );
-        // (1 << 30) + 1 pads to 1 << 31: too big; unpadded it fits.
-        assert_eq!(
-            Layout::for_prog_array((1 << 30) + 1, true),
-            Err(Error::OutOfRange)
-        );
-        let l = Layout::for_prog_array((1 << 30) + 1, false).unwrap();
-        assert_eq!(l.index_mask(), u32::MAX >> 1);
-        assert_eq!(l.total_ptrs(), (1u64 << 31) + 2);
-        assert_eq!(l.cache_disp32(352), None);
-        assert_eq!(l.cache_disp_u64(352), 352 + 8 * ((1u64 << 30) + 1));
-        assert_eq!(Layout::for_prog_array(0, true), Err(Error::InvalidArgument));
-        assert_eq!(
-            Layout::for_prog_array(0, false),
-            Err(Error::InvalidArgument)
+            l.jit_site(328),
+            Some(JitSite {
+                max_entries: 3,
+                cache_disp: 328 + 32
+            })
         );
     }
 
     #[test]
-    fn disp32_boundary() {
-        let off = 352u32;
-        let largest = ((i32::MAX as u64 - u64::from(off)) / PTR_SIZE) as u32;
-        assert_eq!(largest, 268_435_411);
-        let l = Layout::new(largest, largest).unwrap();
-        let d = l.cache_disp32(off).unwrap();
-        assert_eq!(i64::from(d), i64::from(off) + 8 * i64::from(largest));
-        let l1 = Layout::new(largest + 1, largest + 1).unwrap();
-        assert_eq!(l1.cache_disp32(off), None);
-        assert_eq!(l1.cache_disp_u64(off), i32::MAX as u64 + 1);
+    fn layout_five_entries_padded_to_eight() {
+        let l = layout(5);
+        assert_eq!(l.index_mask(), 7);
+        assert_eq!(l.slots(), 8);
+        assert_eq!(l.total_ptrs(), 16);
+        assert_eq!(l.ptrs_bytes(), 128);
+        assert_eq!(l.cache_index(4), Some(12));
+        for k in 5..=8 {
+            assert_eq!(l.cache_index(k), None);
+        }
+        assert_eq!(l.jit_site(352).unwrap().cache_disp, 352 + 64);
+    }
+
+    #[test]
+    fn layout_zero_is_inval() {
+        assert_eq!(Layout::new(0), Err(Error::Inval));
+        assert_eq!(Layout::of_array(0, 0), Err(Error::Inval));
+        assert_eq!(Layout::of_array(0, u32::MAX), Err(Error::Inval));
+    }
+
+    #[test]
+    fn layout_largest_and_too_big() {
+        let l = layout(MAX_ENTRIES);
+        assert_eq!(MAX_ENTRIES, 1 << 30);
+        assert_eq!(l.index_mask(), (1 << 30) - 1);
+        assert_eq!(l.slots(), 1 << 30);
+        assert_eq!(l.total_ptrs(), 1 << 31);
+        assert_eq!(l.ptrs_bytes(), 1 << 34);
+        assert_eq!(l.cache_index(0), Some(1 << 30));
+        assert_eq!(l.cache_index((1 << 30) - 1), Some(u32::MAX >> 1));
+        assert_eq!(l.cache_index(1 << 30), None);
+        assert_eq!(l.jit_site(0), None);
+        assert_eq!(l.jit_site(352), None);
+        // Between the powers of two, (1 << 29) + 1 rounds up to the largest.
+        assert_eq!(layout((1 << 29) + 1).slots(), 1 << 30);
+
+        assert_eq!(Layout::new(MAX_ENTRIES + 1), Err(Error::TooBig));
+        assert_eq!(Layout::new(1 << 31), Err(Error::TooBig));
+        assert_eq!(Layout::new((1 << 31) + 1), Err(Error::TooBig));
+        assert_eq!(Layout::new(u32::MAX), Err(Error::TooBig));
+        assert_eq!(
+            Layout::of_array(MAX_ENTRIES + 1, u32::MAX >> 1),
+            Err(Error::TooBig)
+        );
+    }
+
+    #[test]
+    fn of_array_checks_index_mask() {
+        for m in [1, 2, 3, 4, 5, 1000, MAX_ENTRIES] {
+            let l = layout(m);
+            assert_eq!(Layout::of_array(m, l.index_mask()), Ok(l));
+        }
+        // Wrong masks: off by one, not a power of two minus one, too large
+        // (no Spectre padding is still the rounded-up mask), zero.
+        for (m, mask) in [
+            (1, 1),
+            (2, 0),
+            (2, 3),
+            (3, 2),
+            (3, 7),
+            (4, 7),
+            (5, 5),
+            (5, 4),
+            (3, u32::MAX),
+            (MAX_ENTRIES, u32::MAX),
+            (MAX_ENTRIES, 0),
+        ] {
+            assert_eq!(Layout::of_array(m, mask), Err(Error::Inval), "{m} {mask}");
+        }
+    }
+
+    #[test]
+    fn jit_site_disp32_boundary() {
+        for off in [328u32, 352] {
+            for m in [(1 << 27) - 1, 1 << 27] {
+                // N = 2^27: the cache starts at off + 2^30.
+                let site = layout(m).jit_site(off).unwrap();
+                assert_eq!(site.max_entries, m);
+                assert_eq!(i64::from(site.cache_disp), i64::from(off) + (1 << 30));
+            }
+            // N = 2^28: off + 2^31 does not fit a disp32.
+            assert_eq!(layout((1 << 27) + 1).jit_site(off), None);
+            assert_eq!(layout(1 << 28).jit_site(off), None);
+        }
+        // The exact edge in ptrs_offset, for N = 2^27 and N = 1.
+        let l = layout(1 << 27);
+        let edge = u32::try_from(i32::MAX).unwrap() - (1 << 30);
+        assert_eq!(l.jit_site(edge).unwrap().cache_disp, i32::MAX);
+        assert_eq!(l.jit_site(edge + 1), None);
+        let l = layout(1);
+        let edge = u32::try_from(i32::MAX).unwrap() - 8;
+        assert_eq!(l.jit_site(edge).unwrap().cache_disp, i32::MAX);
+        assert_eq!(l.jit_site(edge + 1), None);
+        assert_eq!(l.jit_site(u32::MAX), None);
+        assert_eq!(l.jit_site(0).unwrap().cache_disp, 8);
     }
 
     #[test]
     fn jump_targets() {
-        assert_eq!(jump_target(0, 0), Ok(0));
-        assert_eq!(jump_target(0, 11), Ok(0));
-        assert_eq!(jump_target(0x1000, 11), Ok(0x100b));
-        assert_eq!(jump_target(u64::MAX - 11, 11), Ok(u64::MAX));
-        assert_eq!(jump_target(u64::MAX - 10, 11), Err(Error::Overflow));
-        assert_eq!(jump_target(u64::MAX, 1), Err(Error::Overflow));
+        assert_eq!(jump_target(0, 0), Some(0));
+        assert_eq!(jump_target(0x1000, 11), Some(0x100b));
+        assert_eq!(jump_target(0x1000, u32::MAX), Some(0x1000 + 0xffff_ffff));
+        assert_eq!(jump_target(usize::MAX - 11, 11), Some(usize::MAX));
+        assert_eq!(jump_target(usize::MAX - 10, 11), None);
+        assert_eq!(jump_target(usize::MAX, 0), Some(usize::MAX));
+        assert_eq!(jump_target(usize::MAX, 1), None);
+        assert_eq!(jump_target(HUGE_FUNC, OFF), None);
+    }
+
+    // ---- update() ----
+
+    fn a_target() -> usize {
+        A_FUNC + 11
+    }
+
+    fn b_target() -> usize {
+        B_FUNC + 11
     }
 
     #[test]
-    fn codec_roundtrip_and_fallbacks() {
-        assert_eq!(decode(0, 0, 0), Site::Legacy);
-        assert_eq!(encode_direct(0), 1);
-        assert_eq!(decode(1, 0, 1), Site::Direct { poke_index: 0 });
-        assert_eq!(decode(1, 0, 0), Site::Invalid);
-        assert_eq!(encode_direct(i32::MAX as u32 - 1), i32::MAX);
-        assert_eq!(encode_direct(i32::MAX as u32), 0);
-        assert_eq!(encode_direct(u32::MAX), 0);
-
-        assert_eq!(STATIC_FLAG, 0x8000_0000);
-        assert_eq!(encode_static(0), i32::MIN);
-        assert_eq!(decode(i32::MIN, 1, 0), Site::Static { map_index: 0 });
-        assert_eq!(decode(i32::MIN, 0, 0), Site::Invalid);
-        assert_eq!(encode_static(0xffff), i32::MIN | 0xffff);
+    fn update_order_insert_then_replace() {
+        let a = array(3, Some(OFF));
+        assert!(!update(&a, 1, Some(A), false));
         assert_eq!(
-            decode(encode_static(0xffff), 0x1_0000, 0),
-            Site::Static { map_index: 0xffff }
+            a.take_calls(),
+            [
+                Call::Lock,
+                Call::SwapSlot {
+                    key: 1,
+                    new: Some(A),
+                    old: None
+                },
+                Call::SwapTarget {
+                    index: 5,
+                    target: a_target(),
+                    old: 0
+                },
+                Call::PokeRun {
+                    key: 1,
+                    old: None,
+                    new: Some(A)
+                },
+                Call::Unlock,
+            ]
         );
-        assert_eq!(encode_static(1 << 16), 0);
-        assert_eq!(encode_static(u32::MAX), 0);
-
-        // Forged imms: reserved bits 16..=30 set.
-        assert_eq!(decode(-1, u32::MAX, u32::MAX), Site::Invalid);
-        assert_eq!(decode(i32::MIN | (1 << 16), u32::MAX, 0), Site::Invalid);
-        assert_eq!(decode(i32::MIN | (1 << 30), u32::MAX, 0), Site::Invalid);
+        assert!(update(&a, 1, Some(B), false));
         assert_eq!(
-            decode(i32::MAX, 0, u32::MAX),
-            Site::Direct {
-                poke_index: i32::MAX as u32 - 1
+            a.take_calls(),
+            [
+                Call::Lock,
+                Call::SwapSlot {
+                    key: 1,
+                    new: Some(B),
+                    old: Some(A)
+                },
+                Call::SwapTarget {
+                    index: 5,
+                    target: b_target(),
+                    old: a_target()
+                },
+                Call::PokeRun {
+                    key: 1,
+                    old: Some(A),
+                    new: Some(B)
+                },
+                Call::Unlock,
+                Call::Put {
+                    prog: A,
+                    need_defer: false
+                },
+            ]
+        );
+        assert_eq!(a.slots(), [None, Some(B), None, None]);
+        assert_eq!(a.cache(), [0, b_target(), 0, 0]);
+        assert!(!a.locked());
+    }
+
+    #[test]
+    fn update_delete_sets_target_zero() {
+        let a = array(2, Some(OFF));
+        assert!(!update(&a, 0, Some(A), true));
+        a.clear_calls();
+        assert!(update(&a, 0, None, true));
+        assert_eq!(
+            a.take_calls(),
+            [
+                Call::Lock,
+                Call::SwapSlot {
+                    key: 0,
+                    new: None,
+                    old: Some(A)
+                },
+                Call::SwapTarget {
+                    index: 2,
+                    target: 0,
+                    old: a_target()
+                },
+                Call::PokeRun {
+                    key: 0,
+                    old: Some(A),
+                    new: None
+                },
+                Call::Unlock,
+                Call::Put {
+                    prog: A,
+                    need_defer: true
+                },
+            ]
+        );
+        assert_eq!(a.cache(), [0, 0]);
+        // Deleting an empty slot still goes through the mutex, puts nothing.
+        assert!(!update(&a, 0, None, true));
+        let calls = a.take_calls();
+        assert!(calls.contains(&Call::SwapTarget {
+            index: 2,
+            target: 0,
+            old: 0
+        }));
+        assert!(!calls.iter().any(|c| matches!(c, Call::Put { .. })));
+        assert_eq!(calls.last(), Some(&Call::Unlock));
+    }
+
+    #[test]
+    fn update_interpreted_program_target_zero() {
+        let a = array(1, Some(OFF));
+        assert!(!update(&a, 0, Some(A), false));
+        a.clear_calls();
+        assert!(update(&a, 0, Some(INTERP), false));
+        let calls = a.take_calls();
+        assert!(calls.contains(&Call::SwapTarget {
+            index: 1,
+            target: 0,
+            old: a_target()
+        }));
+        assert!(!calls.iter().any(|c| matches!(c, Call::Warn(_))));
+        assert_eq!(a.slots(), [Some(INTERP)]);
+        assert_eq!(a.cache(), [0]);
+    }
+
+    #[test]
+    fn update_overflowing_target_warns_and_clears() {
+        let a = array(1, Some(OFF));
+        assert!(!update(&a, 0, Some(A), false));
+        a.clear_calls();
+        assert!(update(&a, 0, Some(HUGE), false));
+        assert_eq!(
+            a.take_calls(),
+            [
+                Call::Lock,
+                Call::SwapSlot {
+                    key: 0,
+                    new: Some(HUGE),
+                    old: Some(A)
+                },
+                Call::Warn(Warn::BadTarget),
+                // Cleared, not left at A's target.
+                Call::SwapTarget {
+                    index: 1,
+                    target: 0,
+                    old: a_target()
+                },
+                Call::PokeRun {
+                    key: 0,
+                    old: Some(A),
+                    new: Some(HUGE)
+                },
+                Call::Unlock,
+                Call::Put {
+                    prog: A,
+                    need_defer: false
+                },
+            ]
+        );
+        assert_eq!(a.slots(), [Some(HUGE)]);
+        assert_eq!(a.cache(), [0]);
+    }
+
+    #[test]
+    fn update_bad_key_touches_nothing() {
+        let a = array(3, Some(OFF));
+        assert!(!update(&a, 0, Some(A), false));
+        a.clear_calls();
+        // 3 is a padding slot, the others are past the array.
+        for key in [3, 4, 7, 8, u32::MAX] {
+            for new in [Some(B), None] {
+                assert!(!update(&a, key, new, false));
+                assert_eq!(a.take_calls(), [Call::Warn(Warn::BadKey)]);
             }
-        );
-        assert_eq!(decode(i32::MAX, 0, i32::MAX as u32 - 1), Site::Invalid);
+        }
+        assert_eq!(a.slots(), [Some(A), None, None, None]);
+        assert_eq!(a.cache(), [a_target(), 0, 0, 0]);
     }
 
     #[test]
-    fn publish_and_clear() {
-        let l = Layout::for_prog_array(3, true).unwrap();
-        let cache = slots(4);
-        assert_eq!(first_stale(&cache), None);
-        assert_eq!(publish(&l, &cache, 1, 0x1234), Ok(0));
-        assert_eq!(first_stale(&cache), Some(1));
-        assert_eq!(publish(&l, &cache, 1, 0x5678), Ok(0x1234));
-        assert_eq!(publish(&l, &cache, 2, 0x9abc), Ok(0));
-        assert_eq!(clear(&l, &cache, 1), Ok(0x5678));
-        assert_eq!(first_stale(&cache), Some(2));
-        assert_eq!(clear(&l, &cache, 2), Ok(0x9abc));
-        assert_eq!(first_stale(&cache), None);
-    }
-
-    #[test]
-    fn publish_out_of_range_touches_nothing() {
-        let l = Layout::for_prog_array(3, true).unwrap();
-        let cache = slots(4);
-        // Key 3 is a padding slot: inside the cache, but not a real slot.
-        assert_eq!(publish(&l, &cache, 3, 1), Err(Error::OutOfRange));
-        assert_eq!(publish(&l, &cache, 4, 1), Err(Error::OutOfRange));
-        assert_eq!(publish(&l, &cache, u32::MAX, 1), Err(Error::OutOfRange));
-        assert_eq!(clear(&l, &cache, 3), Err(Error::OutOfRange));
-        // Wrong cache length.
-        assert_eq!(publish(&l, &cache[..3], 0, 1), Err(Error::InvalidArgument));
-        let longer = slots(5);
-        assert_eq!(publish(&l, &longer, 0, 1), Err(Error::InvalidArgument));
-        for s in cache.iter().chain(longer.iter()) {
-            assert_eq!(s.writes.get(), 0);
-            assert_eq!(s.read(), 0);
+    fn update_bad_layout_touches_nothing() {
+        for mask in [0, 1, 2, 7, u32::MAX] {
+            let a = array(3, Some(OFF)).with_index_mask(mask);
+            for key in [0, 2, 3] {
+                assert!(!update(&a, key, Some(A), false));
+                assert_eq!(a.take_calls(), [Call::Warn(Warn::BadLayout)]);
+            }
+            assert_eq!(a.slots(), [None; 4]);
+            assert_eq!(a.cache(), [0; 4]);
         }
     }
 
     #[test]
-    fn atomic_slot_impl() {
-        let l = Layout::new(2, 2).unwrap();
-        let cache = [AtomicU64::new(0), AtomicU64::new(0)];
-        assert_eq!(publish(&l, &cache, 1, 7), Ok(0));
-        assert_eq!(first_stale(&cache), Some(1));
-        assert_eq!(clear(&l, &cache, 1), Ok(7));
-        assert_eq!(first_stale(&cache), None);
+    fn update_without_cache_never_swaps_target() {
+        let a = array(2, None);
+        assert!(!update(&a, 1, Some(A), false));
+        assert!(update(&a, 1, Some(B), false));
+        assert!(update(&a, 1, None, false));
+        let calls = a.take_calls();
+        assert!(!calls.iter().any(|c| matches!(c, Call::SwapTarget { .. })));
+        assert_eq!(
+            calls[4..9],
+            [
+                Call::Lock,
+                Call::SwapSlot {
+                    key: 1,
+                    new: Some(B),
+                    old: Some(A)
+                },
+                Call::PokeRun {
+                    key: 1,
+                    old: Some(A),
+                    new: Some(B)
+                },
+                Call::Unlock,
+                Call::Put {
+                    prog: A,
+                    need_defer: false
+                },
+            ]
+        );
+        assert_eq!(a.cache(), [0, 0]);
+        assert_eq!(a.slots(), [None, None]);
+    }
+
+    #[test]
+    fn update_returns_whether_slot_held_a_program() {
+        let a = array(2, Some(OFF));
+        assert!(!update(&a, 0, None, false));
+        assert!(!update(&a, 0, Some(A), false));
+        // The same program again: the slot's old reference is put.
+        assert!(update(&a, 0, Some(A), false));
+        assert!(update(&a, 0, None, false));
+        assert!(!update(&a, 0, None, false));
+        let puts: Vec<_> = a
+            .take_calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Put { .. }))
+            .collect();
+        assert_eq!(
+            puts,
+            [Call::Put {
+                prog: A,
+                need_defer: false
+            }; 2]
+        );
+    }
+
+    #[test]
+    fn update_passes_need_defer_to_put() {
+        for need_defer in [false, true] {
+            let a = array(1, Some(OFF));
+            assert!(!update(&a, 0, Some(A), !need_defer));
+            assert!(update(&a, 0, Some(B), need_defer));
+            assert_eq!(
+                a.take_calls().last(),
+                Some(&Call::Put {
+                    prog: A,
+                    need_defer
+                })
+            );
+            assert!(update(&a, 0, None, need_defer));
+            assert_eq!(
+                a.take_calls().last(),
+                Some(&Call::Put {
+                    prog: B,
+                    need_defer
+                })
+            );
+        }
     }
 }

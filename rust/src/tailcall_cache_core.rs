@@ -1,436 +1,295 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Core logic of the BPF prog-array tail-call target cache.
+//! Tail-call target cache of BPF prog arrays: layout, jump targets, the
+//! JIT's choice of sequence, and the update step of a slot.
 //!
-//! A prog array (C `struct bpf_array`) keeps, after its program slots in
-//! `ptrs[]`, a second array of cached jump targets
-//! (`prog->bpf_func + arch prologue offset`). The JIT uses those targets for
-//! tail calls whose map is known at verification time: it compares the index
-//! against `max_entries` as an immediate and jumps through the cached target
-//! without dereferencing the `struct bpf_prog`.
+//! A prog array keeps, after its program slots in `ptrs[]`, the ready jump
+//! target of the program in each slot (`prog->bpf_func` plus the arch's
+//! tail-call entry offset). For a tail call whose prog array the verifier
+//! knows, the JIT compares the index against `max_entries` as an immediate
+//! and jumps through the cached target, without loading `map.max_entries`
+//! or `prog->bpf_func` at run time.
 //!
-//! This file is shared verbatim between the host test crate of the series
-//! (`rust/src/`) and the kernel (`kernel/bpf/`). It therefore has no dependencies,
-//! no `unsafe`, performs no allocation and has no panicking path: every
-//! fallible computation uses checked arithmetic and returns [`Result`] or
-//! [`Option`].
+//! This file is shared verbatim between the host test crate (`rust/src/`)
+//! and the kernel (`kernel/bpf/`). It has no dependencies, no `unsafe`, no
+//! allocation and no panicking path.
 //!
-//! Only 64-bit architectures (x86-64, arm64) are supported, see [`PTR_SIZE`].
+//! Only 64-bit architectures (x86-64, arm64) use it, see [`PTR_SIZE`].
 
 #![forbid(unsafe_code)]
 
-/// Size in bytes of one `ptrs[]` entry (a pointer) on the supported 64-bit
-/// architectures.
+/// Size in bytes of one `ptrs[]` entry on the supported 64-bit arches.
 pub const PTR_SIZE: u64 = 8;
 
-/// `EINVAL` errno value.
-const EINVAL: i32 = 22;
-/// `E2BIG` errno value.
-const E2BIG: i32 = 7;
-/// `EOVERFLOW` errno value.
-const EOVERFLOW: i32 = 75;
+/// Largest `max_entries` of a prog array with a target cache.
+///
+/// `array_map_alloc()` accepts up to 2^31 entries; with the cache the
+/// pointer array is `2 * roundup_pow_of_two(max_entries)` entries, so
+/// prog arrays are limited to 2^30 entries (2^31 pointers, 16 GiB), and a
+/// larger `max_entries` is refused with `-E2BIG`.
+pub const MAX_ENTRIES: u32 = 1 << 30;
 
-/// Errors reported by the cache core.
+/// Errors of the layout computation, as kernel errno values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
-    /// An argument is malformed (maps to `-EINVAL`).
-    InvalidArgument,
-    /// A size or index is out of the representable or allowed range
-    /// (maps to `-E2BIG`).
-    OutOfRange,
-    /// An address computation wrapped around (maps to `-EOVERFLOW`).
-    Overflow,
+    /// `max_entries == 0`, or an `index_mask` that is not the one of
+    /// `max_entries` (`-EINVAL`).
+    Inval,
+    /// `max_entries` above [`MAX_ENTRIES`] (`-E2BIG`).
+    TooBig,
 }
 
-impl Error {
-    /// Returns the negative kernel errno corresponding to this error.
-    #[must_use]
-    pub fn to_errno(self) -> i32 {
-        match self {
-            Error::InvalidArgument => -EINVAL,
-            Error::OutOfRange => -E2BIG,
-            Error::Overflow => -EOVERFLOW,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Layout
-// ---------------------------------------------------------------------------
-
-/// Memory layout of a prog array's `ptrs[]` including the jump-target cache.
+/// Layout of a prog array's `ptrs[]` with the target cache.
 ///
-/// `array_map_alloc()` computes
-/// `index_mask = roundup_pow_of_two(max_entries) - 1` and, when the Spectre
-/// v1 mitigation is on (`!bypass_spec_v1`), allocates
-/// `alloc_entries = index_mask + 1` program slots, the slots
-/// `max_entries..alloc_entries` being zero (NULL) padding. Otherwise
-/// `alloc_entries == max_entries`.
+/// With `N = index_mask + 1` (`max_entries` rounded up to a power of two,
+/// as `array_map_alloc()` computes `index_mask`):
 ///
-/// The kernel always uses the padded layout for a prog array
-/// (`Layout::for_prog_array(max_entries, true)`), whether or not the
-/// mitigation rounded the slots: the cache then starts at
-/// `array->index_mask + 1`, which a JIT and the update path can derive
-/// from the map alone.
+/// ```text
+///   ptrs[0 .. max_entries)   the slots (struct bpf_prog *)
+///   ptrs[max_entries .. N)   NULL padding
+///   ptrs[N .. 2 * N)         the cached targets, ptrs[N + i] for slot i
+/// ```
 ///
-/// The cache occupies pointer indices `alloc_entries..2 * alloc_entries` of
-/// `ptrs[]`: it starts *after* all (possibly padded) program slots and has
-/// `alloc_entries` entries.
+/// The cache starts at `N` whether or not the Spectre v1 mitigation
+/// rounded the slots up, so the JIT and the update step derive it from the
+/// map alone.
 ///
-/// # Speculation argument
+/// # Speculation
 ///
-/// With the mitigation on, the verifier rewrites a tail call so that the
-/// index is bounds-checked against `max_entries` and then masked with
-/// `index_mask`. A mis-predicted bounds check can therefore only let the CPU
-/// use `idx & index_mask`, which is `<= index_mask < alloc_entries`.
+/// For an array that does not bypass Spectre v1 masking the verifier
+/// bounds-checks the index against `max_entries` and masks it with
+/// `index_mask` before the tail call, so a mispredicted bounds check can
+/// only use `i & index_mask < N`:
 ///
-/// * A speculative read of `ptrs[idx & index_mask]` (the legacy sequence)
-///   hits either a real program slot or NULL padding. It can never land in
-///   the cache region (which starts at `alloc_entries`), so it never yields a
-///   code address that would then be dereferenced as a `struct bpf_prog *`.
-/// * A speculative read of the cache at `cache_base + (idx & index_mask)`
-///   stays below `cache_base + alloc_entries == 2 * alloc_entries`, i.e.
-///   inside the allocation. It yields either a cached target of a real slot
-///   or 0 from the padding entries (which are never published, since
-///   [`publish`] rejects keys `>= max_entries`).
+/// * the legacy sequence's `ptrs[i & index_mask]` reads a slot or NULL
+///   padding, never a cached code address;
+/// * the cached sequence's `ptrs[N + (i & index_mask)]` stays inside the
+///   allocation and reads a target or 0 (padding entries are never set,
+///   see [`Layout::cache_index`]).
 ///
-/// Without the mitigation no masking happens and the architectural bounds
-/// check against `max_entries` is the only protection, exactly as for the
-/// existing `ptrs[]` access.
+/// An array that bypasses the masking (created with `CAP_PERFMON`) has
+/// only the architectural bounds check, as it has for `ptrs[]` today: a
+/// speculated `ptrs[i]` with `i >= N` may now read a code address where it
+/// read the next heap object before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     max_entries: u32,
-    alloc_entries: u32,
+    index_mask: u32,
+}
+
+/// The JIT's tail-call sequence for a prog array it knows: the bound is
+/// an immediate and the target is loaded from `array + cache_disp +
+/// index * 8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitSite {
+    /// `map.max_entries`, compared against the index as an immediate.
+    pub max_entries: u32,
+    /// Byte offset of the cache (`ptrs[N]`) from the `struct bpf_array`.
+    pub cache_disp: i32,
 }
 
 impl Layout {
-    /// Validates and creates a layout.
-    ///
-    /// Requirements: `max_entries >= 1`; `alloc_entries >= max_entries`;
-    /// either `alloc_entries == max_entries` or `alloc_entries` is a power of
-    /// two smaller than `2 * max_entries` (the Spectre rounding). Violations
-    /// return [`Error::InvalidArgument`]. The total pointer count
-    /// `2 * alloc_entries` must fit in a `u32`.
+    /// The layout of a prog array of `max_entries`; checked once, when the
+    /// array is allocated.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for an inconsistent pair,
-    /// [`Error::OutOfRange`] if the pointer count does not fit a `u32`.
-    pub fn new(max_entries: u32, alloc_entries: u32) -> Result<Self, Error> {
-        if max_entries == 0 || alloc_entries < max_entries {
-            return Err(Error::InvalidArgument);
+    /// [`Error::Inval`] for 0, [`Error::TooBig`] above [`MAX_ENTRIES`].
+    pub fn new(max_entries: u32) -> Result<Self, Error> {
+        if max_entries == 0 {
+            return Err(Error::Inval);
         }
-        if alloc_entries != max_entries {
-            let twice_max = u64::from(max_entries).saturating_mul(2);
-            if !alloc_entries.is_power_of_two() || u64::from(alloc_entries) >= twice_max {
-                return Err(Error::InvalidArgument);
-            }
+        if max_entries > MAX_ENTRIES {
+            return Err(Error::TooBig);
         }
-        if alloc_entries.checked_mul(2).is_none() {
-            return Err(Error::OutOfRange);
-        }
+        let slots = max_entries
+            .checked_next_power_of_two()
+            .ok_or(Error::TooBig)?;
         Ok(Layout {
             max_entries,
-            alloc_entries,
+            index_mask: slots.wrapping_sub(1),
         })
     }
 
-    /// Mirrors the sizing done by `array_map_alloc()` for a prog array.
-    ///
-    /// `index_mask = next_power_of_two(max_entries) - 1` is computed in
-    /// `u64`; `alloc_entries` is `index_mask + 1` when `spectre_pad` is set
-    /// (Spectre v1 mitigation on) and `max_entries` otherwise.
+    /// The layout of an allocated array, from its `max_entries` and
+    /// `index_mask`, which must agree.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for `max_entries == 0`,
-    /// [`Error::OutOfRange`] when the allocation does not fit (like the
-    /// `-E2BIG` of `array_map_alloc()`).
-    pub fn for_prog_array(max_entries: u32, spectre_pad: bool) -> Result<Self, Error> {
-        if max_entries == 0 {
-            return Err(Error::InvalidArgument);
+    /// As [`Layout::new`], and [`Error::Inval`] when `index_mask` is not
+    /// the one of `max_entries`.
+    pub fn of_array(max_entries: u32, index_mask: u32) -> Result<Self, Error> {
+        let l = Layout::new(max_entries)?;
+        if l.index_mask != index_mask {
+            return Err(Error::Inval);
         }
-        let alloc = if spectre_pad {
-            let rounded = u64::from(max_entries)
-                .checked_next_power_of_two()
-                .ok_or(Error::OutOfRange)?;
-            u32::try_from(rounded).map_err(|_| Error::OutOfRange)?
-        } else {
-            max_entries
-        };
-        Layout::new(max_entries, alloc)
+        Ok(l)
     }
 
-    /// Number of usable program slots (the map's `max_entries`).
+    /// The map's `max_entries`.
     #[must_use]
     pub fn max_entries(&self) -> u32 {
         self.max_entries
     }
 
-    /// Number of allocated program slots (`max_entries` plus padding).
-    #[must_use]
-    pub fn alloc_entries(&self) -> u32 {
-        self.alloc_entries
-    }
-
-    /// `next_power_of_two(max_entries) - 1`, as computed by
-    /// `array_map_alloc()`.
+    /// `roundup_pow_of_two(max_entries) - 1`.
     #[must_use]
     pub fn index_mask(&self) -> u32 {
-        // A valid layout has max_entries <= alloc_entries < 2^31, so the
-        // rounding never fails; saturate defensively anyway.
-        self.max_entries
-            .checked_next_power_of_two()
-            .map_or(u32::MAX, |p| p.saturating_sub(1))
+        self.index_mask
     }
 
-    /// First pointer index of the cache in `ptrs[]` (equals
-    /// `alloc_entries`).
+    /// `N`: the slots with their padding, and the first cache entry.
     #[must_use]
-    pub fn cache_base(&self) -> u32 {
-        self.alloc_entries
+    pub fn slots(&self) -> u32 {
+        // index_mask < MAX_ENTRIES, so this cannot wrap.
+        self.index_mask.wrapping_add(1)
     }
 
-    /// Total number of pointers in `ptrs[]`: slots plus cache.
+    /// Entries of `ptrs[]`: slots, padding and cache (`2 * N`).
     #[must_use]
     pub fn total_ptrs(&self) -> u64 {
-        u64::from(self.alloc_entries).saturating_mul(2)
+        u64::from(self.slots()).saturating_mul(2)
     }
 
-    /// Bytes taken by the cache, to be added by `array_map_mem_usage()`.
+    /// Bytes of `ptrs[]` (what `array_map_alloc()` allocates after the
+    /// `struct bpf_array` and `array_map_mem_usage()` reports).
     #[must_use]
-    pub fn cache_bytes(&self) -> u64 {
-        u64::from(self.alloc_entries).saturating_mul(PTR_SIZE)
+    pub fn ptrs_bytes(&self) -> u64 {
+        self.total_ptrs().saturating_mul(PTR_SIZE)
     }
 
-    /// Pointer index in `ptrs[]` of the cache entry for `key`, if
-    /// `key < alloc_entries`.
+    /// Index in `ptrs[]` of the cache entry of slot `key`, for
+    /// `key < max_entries` only: the padding's entries are never set.
     #[must_use]
     pub fn cache_index(&self, key: u32) -> Option<u32> {
-        if key < self.alloc_entries {
-            self.cache_base().checked_add(key)
+        if key < self.max_entries {
+            self.slots().checked_add(key)
         } else {
             None
         }
     }
 
-    /// Byte displacement from the start of `struct bpf_array` to cache entry
-    /// 0, given `ptrs_offset = offsetof(struct bpf_array, ptrs)`.
+    /// The JIT's cached sequence for this array, when the cache's
+    /// displacement from the array, `ptrs_offset + 8 * N`, fits a signed
+    /// 32-bit field (x86-64's disp32; arm64 uses the same bound); `None`
+    /// means the legacy sequence.
     #[must_use]
-    pub fn cache_disp_u64(&self, ptrs_offset: u32) -> u64 {
-        u64::from(self.cache_base())
-            .saturating_mul(PTR_SIZE)
-            .saturating_add(u64::from(ptrs_offset))
-    }
-
-    /// Like [`Layout::cache_disp_u64`], but returns `None` if the
-    /// displacement does not fit an `i32` (the x86-64 `disp32` encoding).
-    #[must_use]
-    pub fn cache_disp32(&self, ptrs_offset: u32) -> Option<i32> {
-        i32::try_from(self.cache_disp_u64(ptrs_offset)).ok()
+    pub fn jit_site(&self, ptrs_offset: u32) -> Option<JitSite> {
+        let disp = u64::from(self.slots())
+            .checked_mul(PTR_SIZE)?
+            .checked_add(u64::from(ptrs_offset))?;
+        Some(JitSite {
+            max_entries: self.max_entries,
+            cache_disp: i32::try_from(disp).ok()?,
+        })
     }
 }
 
-// ---------------------------------------------------------------------------
-// Jump target
-// ---------------------------------------------------------------------------
-
-/// Computes the cached jump target `bpf_func + prologue_offset`.
-///
-/// `bpf_func == 0` (no program) yields `Ok(0)`, the "empty" target.
-///
-/// # Errors
-///
-/// [`Error::Overflow`] if the addition wraps.
-pub fn jump_target(bpf_func: u64, prologue_offset: u32) -> Result<u64, Error> {
-    if bpf_func == 0 {
-        return Ok(0);
-    }
-    bpf_func
-        .checked_add(u64::from(prologue_offset))
-        .ok_or(Error::Overflow)
+/// The jump target of a JITed program entered by a tail call:
+/// `bpf_func + offset`, or `None` if that wraps.
+#[must_use]
+pub fn jump_target(bpf_func: usize, offset: u32) -> Option<usize> {
+    bpf_func.checked_add(usize::try_from(offset).ok()?)
 }
 
-// ---------------------------------------------------------------------------
-// Tail-call `imm` codec
-// ---------------------------------------------------------------------------
-
-/// Bit 31 of the tail call's `imm`: the call site uses a map known at
-/// verification time (a "static" map).
-pub const STATIC_FLAG: u32 = 1 << 31;
-
-/// Number of low `imm` bits holding the index into `prog->aux->used_maps[]`
-/// for a static site.
-pub const MAP_INDEX_BITS: u32 = 16;
-
-/// Mask of the map-index bits of a static site's `imm`.
-const MAP_INDEX_MASK: u32 = (1 << MAP_INDEX_BITS) - 1;
-
-/// Bits 16..=30 of a static site's `imm`; they must be zero.
-const RESERVED_MASK: u32 = !(STATIC_FLAG | MAP_INDEX_MASK);
-
-/// Kind of tail-call site, as encoded in the instruction's `imm`.
+/// What [`update`] warns about. Neither can happen in a kernel whose
+/// arrays were built by `array_map_alloc()`; [`update`] fails closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Site {
-    /// `imm == 0`: dynamic sequence loading `max_entries` and
-    /// `prog->bpf_func` at run time (also used by programs built outside
-    /// the verifier, e.g. `lib/test_bpf`).
-    Legacy,
-    /// `imm > 0`: direct tail call patched through the poke table.
-    Direct {
-        /// Index into `prog->aux->poke_tab[]` (`imm - 1`).
-        poke_index: u32,
-    },
-    /// `imm < 0`: tail call through the jump-target cache of a map known at
-    /// verification time.
-    Static {
-        /// Index into `prog->aux->used_maps[]`.
-        map_index: u32,
-    },
-    /// Malformed or out-of-range `imm`.
-    Invalid,
+pub enum Warn {
+    /// The key is past `max_entries`: nothing was changed.
+    BadKey,
+    /// The array's `max_entries` and `index_mask` disagree: nothing was
+    /// changed.
+    BadLayout,
+    /// The new program's target does not compute: its entry was cleared.
+    BadTarget,
 }
 
-/// Reinterprets the bits of a `u32` as an `i32`.
-fn u32_bits_to_i32(v: u32) -> i32 {
-    i32::from_ne_bytes(v.to_ne_bytes())
+/// A prog array, as the update step sees it. The kernel implements it on
+/// `struct bpf_array`; the host's model checker on a model of it.
+pub trait ProgArray {
+    /// A program reference (the `struct bpf_prog *` a slot owns).
+    type Prog: Copy + PartialEq;
+
+    /// `max_entries` and `index_mask` of the array.
+    fn layout(&self) -> Result<Layout, Error>;
+    /// The arch's tail-call entry offset, `None` when the arch does not
+    /// JIT the cache: the array then has no cache.
+    fn target_offset(&self) -> Option<u32>;
+    /// `prog->bpf_func` of a JITed program, `None` for an interpreted one
+    /// (its callers never read the cache: a prog array never mixes JITed
+    /// and interpreted programs).
+    fn bpf_func(&self, prog: Self::Prog) -> Option<usize>;
+    /// Take the array's `poke_mutex`.
+    fn lock(&self);
+    /// Drop it.
+    fn unlock(&self);
+    /// `xchg(&ptrs[key], new)`, fully ordered; returns the old program.
+    fn swap_slot(&self, key: u32, new: Option<Self::Prog>) -> Option<Self::Prog>;
+    /// `xchg(&ptrs[index], target)`, fully ordered, for a cache entry.
+    fn swap_target(&self, index: u32, target: usize) -> usize;
+    /// Patch the direct tail calls into slot `key` (`map_poke_run`).
+    fn poke_run(&self, key: u32, old: Option<Self::Prog>, new: Option<Self::Prog>);
+    /// Drop the slot's reference to `old` (`map_fd_put_ptr`): its image is
+    /// freed after an RCU grace period (RCU tasks trace for sleepable
+    /// programs).
+    fn put(&self, old: Self::Prog, need_defer: bool);
+    /// `WARN_ONCE()`.
+    fn warn(&self, what: Warn);
 }
 
-/// Reinterprets the bits of an `i32` as a `u32`.
-fn i32_bits_to_u32(v: i32) -> u32 {
-    u32::from_ne_bytes(v.to_ne_bytes())
-}
-
-/// Encodes a direct (poke table) site: `poke_index + 1`.
+/// Changes slot `key` of a prog array to `new` (`None`: delete) and keeps
+/// its cached target in step; returns whether the slot held a program.
 ///
-/// Returns 0 (legacy site) if the result does not fit `1..=i32::MAX`; the
-/// index is never truncated.
-#[must_use]
-pub fn encode_direct(poke_index: u32) -> i32 {
-    poke_index
-        .checked_add(1)
-        .and_then(|v| i32::try_from(v).ok())
-        .unwrap_or(0)
-}
-
-/// Encodes a static-map site: `STATIC_FLAG | map_index`.
+/// The order is the protocol that keeps a reader of the cache out of
+/// freed memory:
 ///
-/// Returns 0 (legacy site) if `map_index >= 1 << MAP_INDEX_BITS`; the index
-/// is never truncated.
-#[must_use]
-pub fn encode_static(map_index: u32) -> i32 {
-    if map_index > MAP_INDEX_MASK {
-        return 0;
-    }
-    u32_bits_to_i32(STATIC_FLAG | map_index)
-}
-
-/// Decodes a tail call's `imm`.
+/// 1. under `poke_mutex`, the slot is exchanged, then its cache entry is
+///    set to the new program's target (0 for none), then the direct tail
+///    calls are patched, and the mutex is dropped;
+/// 2. only then is the old program put. `bpf_prog_put()` frees its image
+///    after an RCU grace period (RCU tasks trace for sleepable programs; a
+///    prog array never mixes the two), and every tail call runs inside the
+///    matching read-side section. A reader that loaded the old target
+///    (one plain load of the entry, then the jump) has left the image
+///    before it is freed, and no reader can load the old target after the
+///    exchange.
 ///
-/// `used_map_cnt` is `prog->aux->used_map_cnt` and `poke_tab_size` is
-/// `prog->aux->size_poke_tab`. Any returned index is strictly below the
-/// corresponding count; anything else yields [`Site::Invalid`].
-#[must_use]
-pub fn decode(imm: i32, used_map_cnt: u32, poke_tab_size: u32) -> Site {
-    if imm == 0 {
-        return Site::Legacy;
-    }
-    let bits = i32_bits_to_u32(imm);
-    if bits & STATIC_FLAG == 0 {
-        // Positive: 1..=i32::MAX, so `bits - 1` cannot wrap.
-        return match bits.checked_sub(1) {
-            Some(poke_index) if poke_index < poke_tab_size => Site::Direct { poke_index },
-            _ => Site::Invalid,
+/// It cannot fail and cannot keep a target whose slot changed: a target
+/// that does not compute clears the entry (and warns). A key past
+/// `max_entries` or an inconsistent layout warns and changes nothing;
+/// `arraymap.c` checks the key and built the layout, so neither happens.
+pub fn update<A: ProgArray>(a: &A, key: u32, new: Option<A::Prog>, need_defer: bool) -> bool {
+    let layout = match a.layout() {
+        Ok(l) => l,
+        Err(_) => {
+            a.warn(Warn::BadLayout);
+            return false;
+        }
+    };
+    let Some(index) = layout.cache_index(key) else {
+        a.warn(Warn::BadKey);
+        return false;
+    };
+    a.lock();
+    let old = a.swap_slot(key, new);
+    if let Some(offset) = a.target_offset() {
+        let target = match new.and_then(|p| a.bpf_func(p)) {
+            None => 0,
+            Some(func) => jump_target(func, offset).unwrap_or_else(|| {
+                a.warn(Warn::BadTarget);
+                0
+            }),
         };
+        a.swap_target(index, target);
     }
-    if bits & RESERVED_MASK != 0 {
-        return Site::Invalid;
+    a.poke_run(key, old, new);
+    a.unlock();
+    match old {
+        Some(prog) => {
+            a.put(prog, need_defer);
+            true
+        }
+        None => false,
     }
-    let map_index = bits & MAP_INDEX_MASK;
-    if map_index < used_map_cnt {
-        Site::Static { map_index }
-    } else {
-        Site::Invalid
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Update protocol
-// ---------------------------------------------------------------------------
-
-/// One cache entry: a word holding a jump target (0 = empty).
-pub trait TargetSlot {
-    /// Fully ordered exchange (like the kernel's `xchg()`); returns the
-    /// previous value.
-    fn exchange(&self, new: u64) -> u64;
-    /// Relaxed/plain read (for debug checks).
-    fn read(&self) -> u64;
-}
-
-/// Publishes the jump target for `key` in `cache` and returns the previous
-/// target.
-///
-/// `cache` must be the whole cache, i.e. exactly `alloc_entries` slots.
-///
-/// # Protocol
-///
-/// (a) Under the map's `poke_mutex`, the writer `xchg()`s `ptrs[key]` to the
-///     new program, then calls this function to `xchg()` the cache entry to
-///     [`jump_target`] of the new program (0 for a delete, see [`clear`]),
-///     then runs the poke (patching of direct tail calls).
-///
-/// (b) Only after `poke_mutex` is dropped is the old program's reference
-///     put. `bpf_prog_put()` frees the image only after an RCU grace period
-///     (RCU tasks trace for sleepable programs; a prog array never mixes
-///     sleepable and non-sleepable programs), and every reader of a cached
-///     target runs inside the matching read-side critical section. A reader
-///     that loaded the old target therefore finishes before the image is
-///     freed.
-///
-/// (c) Readers never read both `ptrs[]` and the cache for one call, so the
-///     relative order of the two exchanges is invisible to them. Both are
-///     done before the syscall returns, so the next call after an update or
-///     delete sees the new state.
-///
-/// # Errors
-///
-/// [`Error::InvalidArgument`] if `cache.len() != alloc_entries`;
-/// [`Error::OutOfRange`] if `key >= max_entries`. No slot is touched on
-/// error.
-pub fn publish<S: TargetSlot>(
-    layout: &Layout,
-    cache: &[S],
-    key: u32,
-    target: u64,
-) -> Result<u64, Error> {
-    let alloc = usize::try_from(layout.alloc_entries()).map_err(|_| Error::InvalidArgument)?;
-    if cache.len() != alloc {
-        return Err(Error::InvalidArgument);
-    }
-    if key >= layout.max_entries() {
-        return Err(Error::OutOfRange);
-    }
-    let idx = usize::try_from(key).map_err(|_| Error::OutOfRange)?;
-    let slot = cache.get(idx).ok_or(Error::OutOfRange)?;
-    Ok(slot.exchange(target))
-}
-
-/// Clears the cache entry for `key` (a [`publish`] of 0) and returns the
-/// previous target. Used when a slot is deleted.
-///
-/// # Errors
-///
-/// Same as [`publish`].
-pub fn clear<S: TargetSlot>(layout: &Layout, cache: &[S], key: u32) -> Result<u64, Error> {
-    publish(layout, cache, key, 0)
-}
-
-/// Debug check used when the map is freed: returns the index of the first
-/// non-zero cache entry, if any.
-#[must_use]
-pub fn first_stale<S: TargetSlot>(cache: &[S]) -> Option<u32> {
-    cache
-        .iter()
-        .position(|slot| slot.read() != 0)
-        .and_then(|i| u32::try_from(i).ok())
 }

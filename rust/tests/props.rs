@@ -1,146 +1,198 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Property tests for the layout arithmetic and the `imm` codec.
+//! Property tests: the layout arithmetic and its speculation bounds, the
+//! JIT's disp32 choice, jump targets, and sequences of updates through the
+//! real `update()` on the single-threaded recording prog array.
 
+use bpf_tailcall_cache::recorder::{Call, Recorder};
 use bpf_tailcall_cache::*;
 use proptest::prelude::*;
 
 /// Mix of small, power-of-two-adjacent and huge `max_entries` values.
 fn max_entries() -> impl Strategy<Value = u32> {
     prop_oneof![
-        1u32..=64,
+        0u32..=64,
         (0u32..32).prop_flat_map(|s| {
             let p = 1u32 << s;
-            prop_oneof![
-                Just(p),
-                Just(p.saturating_sub(1).max(1)),
-                Just(p.saturating_add(1))
-            ]
+            prop_oneof![Just(p), Just(p - 1), Just(p.saturating_add(1))]
         }),
-        1u32..=u32::MAX,
+        (MAX_ENTRIES - 2)..=(MAX_ENTRIES + 2),
+        any::<u32>(),
     ]
+}
+
+/// `ptrs` offsets in `struct bpf_array`: realistic ones, small, any.
+fn ptrs_offset() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(328u32), Just(352u32), 0u32..4096, any::<u32>()]
+}
+
+/// Indices: small, around the layout's edges (added by the tests), any.
+fn indices() -> impl Strategy<Value = Vec<u32>> {
+    prop::collection::vec(prop_oneof![0u32..64, any::<u32>()], 16)
+}
+
+fn next_pow2(m: u32) -> u64 {
+    u64::from(m).next_power_of_two()
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4096))]
 
     #[test]
-    fn layout_invariants(max in max_entries(), pad in any::<bool>(), idxs in prop::collection::vec(any::<u32>(), 16)) {
-        let Ok(l) = Layout::for_prog_array(max, pad) else {
-            // Only failure mode for max >= 1: pointer count overflows u32.
-            let alloc = if pad { u64::from(max).next_power_of_two() } else { u64::from(max) };
-            prop_assert!(2 * alloc > u64::from(u32::MAX));
-            return Ok(());
+    fn new_ok_iff_in_range(max in max_entries()) {
+        match Layout::new(max) {
+            Ok(l) => {
+                prop_assert!((1..=MAX_ENTRIES).contains(&max));
+                prop_assert_eq!(l.max_entries(), max);
+            }
+            Err(Error::Inval) => prop_assert_eq!(max, 0),
+            Err(Error::TooBig) => prop_assert!(max > MAX_ENTRIES),
+        }
+    }
+
+    #[test]
+    fn layout_and_speculation_bounds(max in max_entries(), idxs in indices()) {
+        let Ok(l) = Layout::new(max) else { return Ok(()) };
+        let n = l.slots();
+        prop_assert_eq!(u64::from(n), next_pow2(max));
+        prop_assert_eq!(l.index_mask(), n - 1);
+        prop_assert!(n >= max);
+        prop_assert_eq!(l.total_ptrs(), 2 * u64::from(n));
+        prop_assert_eq!(l.total_ptrs() * 8, l.ptrs_bytes());
+        prop_assert!(l.ptrs_bytes() <= 1 << 34);
+        // The array re-derives the same layout from its fields.
+        prop_assert_eq!(Layout::of_array(l.max_entries(), l.index_mask()), Ok(l));
+
+        let edges = [0, 1, max - 1, max, max.saturating_add(1), n - 1, n, n.saturating_add(1), u32::MAX];
+        for &idx in idxs.iter().chain(edges.iter()) {
+            // A masked speculative index stays in the slots and padding.
+            prop_assert!(idx & l.index_mask() < n);
+            match l.cache_index(idx) {
+                Some(ci) => {
+                    prop_assert!(idx < max);
+                    prop_assert_eq!(ci, n + idx);
+                    prop_assert!(ci >= n && u64::from(ci) < 2 * u64::from(n));
+                    prop_assert!(u64::from(ci) < l.total_ptrs());
+                }
+                // Keys past max_entries (the padding included) have none.
+                None => prop_assert!(idx >= max),
+            }
+        }
+    }
+
+    #[test]
+    fn of_array_needs_the_exact_mask(max in max_entries(), mask in prop_oneof![any::<u32>(), 0u32..64]) {
+        let expected = match Layout::new(max) {
+            Ok(l) if l.index_mask() == mask => Ok(l),
+            Ok(_) => Err(Error::Inval),
+            Err(e) => Err(e),
         };
-        // The same layout is accepted by the validating constructor.
-        prop_assert_eq!(Layout::new(l.max_entries(), l.alloc_entries()), Ok(l));
-        // (1)
-        prop_assert!(l.cache_base() >= l.alloc_entries());
-        prop_assert!(l.alloc_entries() >= l.max_entries());
-        prop_assert_eq!(l.max_entries(), max);
-        prop_assert_eq!(u64::from(l.index_mask()) + 1, u64::from(max).next_power_of_two());
-        prop_assert_eq!(l.total_ptrs(), 2 * u64::from(l.alloc_entries()));
-        prop_assert!(l.total_ptrs() <= u64::from(u32::MAX));
-        prop_assert_eq!(l.cache_bytes(), 8 * u64::from(l.alloc_entries()));
-        if pad {
-            prop_assert_eq!(u64::from(l.alloc_entries()), u64::from(l.index_mask()) + 1);
-        } else {
-            prop_assert_eq!(l.alloc_entries(), max);
-        }
-        let extremes = [0, 1, max - 1, max, l.index_mask(), u32::MAX];
-        for &idx in idxs.iter().chain(extremes.iter()) {
-            // Architectural path: a bounds-checked index has a cache entry.
-            if idx < max {
-                let ci = l.cache_index(idx);
-                prop_assert_eq!(ci, Some(l.cache_base() + idx));
+        prop_assert_eq!(Layout::of_array(max, mask), expected);
+    }
+
+    #[test]
+    fn jit_site_iff_disp32_fits(max in max_entries(), off in ptrs_offset()) {
+        let Ok(l) = Layout::new(max) else { return Ok(()) };
+        let disp = u64::from(off) + 8 * u64::from(l.slots());
+        let fits = disp <= u64::from(i32::MAX.unsigned_abs());
+        match l.jit_site(off) {
+            Some(site) => {
+                prop_assert!(fits);
+                prop_assert_eq!(i64::from(site.cache_disp), i64::try_from(disp).unwrap());
+                prop_assert_eq!(site.max_entries, max);
+                // The JIT's address of entry k is the cache entry of slot k.
+                let k = max - 1;
+                let byte = u64::from(site.cache_disp.unsigned_abs()) + 8 * u64::from(k);
+                prop_assert_eq!(
+                    Some((byte - u64::from(off)) / 8),
+                    l.cache_index(k).map(u64::from)
+                );
             }
-            if pad {
-                let m = idx & l.index_mask();
-                // (2) masked speculative slot read stays in slots/padding.
-                prop_assert!(m < l.alloc_entries());
-                prop_assert!(m < l.cache_base());
-                // (3) masked speculative cache read stays in the allocation.
-                let ci = l.cache_index(m);
-                prop_assert!(ci.is_some());
-                prop_assert!(u64::from(ci.unwrap()) < l.total_ptrs());
-                prop_assert!(ci.unwrap() >= l.cache_base());
-            }
-            prop_assert_eq!(l.cache_index(idx).is_some(), idx < l.alloc_entries());
+            None => prop_assert!(!fits),
         }
     }
 
     #[test]
-    fn disp32_iff_fits(max in max_entries(), pad in any::<bool>(), off in prop_oneof![Just(352u32), 0u32..4096, any::<u32>()]) {
-        if let Ok(l) = Layout::for_prog_array(max, pad) {
-            let d = l.cache_disp_u64(off);
-            prop_assert_eq!(d, u64::from(off) + 8 * u64::from(l.cache_base()));
-            // (4)
-            prop_assert_eq!(l.cache_disp32(off).is_some(), d <= i32::MAX as u64);
-            if let Some(d32) = l.cache_disp32(off) {
-                prop_assert_eq!(i64::from(d32), d as i64);
-            }
-        }
-    }
-
-    #[test]
-    fn static_roundtrip(m in 0u32..65536, extra in 1u32..=1024) {
-        let imm = encode_static(m);
-        prop_assert!(imm < 0);
-        prop_assert_eq!(decode(imm, m + extra, 0), Site::Static { map_index: m });
-        prop_assert_eq!(decode(imm, m, u32::MAX), Site::Invalid);
-    }
-
-    #[test]
-    fn direct_roundtrip(p in prop_oneof![0u32..1024, 0u32..(i32::MAX as u32)], extra in 1u32..=1024) {
-        let imm = encode_direct(p);
-        prop_assert!(imm > 0);
-        prop_assert_eq!(decode(imm, u32::MAX, p.saturating_add(extra)), Site::Direct { poke_index: p });
-        prop_assert_eq!(decode(imm, u32::MAX, p), Site::Invalid);
-    }
-
-    #[test]
-    fn decode_never_exceeds_counts(imm in any::<i32>(), maps in any::<u32>(), pokes in any::<u32>()) {
-        match decode(imm, maps, pokes) {
-            Site::Legacy => prop_assert_eq!(imm, 0),
-            Site::Direct { poke_index } => {
-                prop_assert!(imm > 0);
-                prop_assert!(poke_index < pokes);
-                prop_assert_eq!(encode_direct(poke_index), imm);
-            }
-            Site::Static { map_index } => {
-                prop_assert!(imm < 0);
-                prop_assert!(map_index < maps);
-                prop_assert!(map_index < 1 << MAP_INDEX_BITS);
-                prop_assert_eq!(encode_static(map_index), imm);
-            }
-            Site::Invalid => prop_assert_ne!(imm, 0),
-        }
-    }
-
-    #[test]
-    fn encode_never_truncates(v in any::<u32>()) {
-        let d = encode_direct(v);
-        if d == 0 {
-            prop_assert!(u64::from(v) + 1 > i32::MAX as u64);
-        } else {
-            prop_assert_eq!(decode(d, 0, u32::MAX), Site::Direct { poke_index: v });
-        }
-        let s = encode_static(v);
-        if s == 0 {
-            prop_assert!(v >= 1 << MAP_INDEX_BITS);
-        } else {
-            prop_assert_eq!(decode(s, u32::MAX, 0), Site::Static { map_index: v });
-        }
-    }
-
-    #[test]
-    fn jump_target_checked(f in any::<u64>(), off in any::<u32>()) {
+    fn jump_target_checked(f in prop_oneof![any::<usize>(), (usize::MAX - 4096)..=usize::MAX], off in any::<u32>()) {
+        let sum = u128::try_from(f).unwrap() + u128::from(off);
         match jump_target(f, off) {
-            Ok(t) if f == 0 => prop_assert_eq!(t, 0),
-            Ok(t) => prop_assert_eq!(u128::from(t), u128::from(f) + u128::from(off)),
-            Err(e) => {
-                prop_assert_eq!(e, Error::Overflow);
-                prop_assert!(u128::from(f) + u128::from(off) > u128::from(u64::MAX));
+            Some(t) => prop_assert_eq!(u128::try_from(t).unwrap(), sum),
+            None => prop_assert!(sum > u128::try_from(usize::MAX).unwrap()),
+        }
+    }
+
+    #[test]
+    fn update_sequences_keep_cache_in_step(
+        max in 1u32..=9,
+        offset in prop_oneof![Just(None), Just(Some(0u32)), Just(Some(11u32)), any::<u32>().prop_map(Some)],
+        funcs in prop::collection::vec(
+            prop_oneof![
+                Just(None),
+                (1usize..1 << 40).prop_map(Some),
+                (usize::MAX - 64..=usize::MAX).prop_map(Some),
+                any::<usize>().prop_map(Some),
+            ],
+            1..=6,
+        ),
+        ops in prop::collection::vec((0u32..12, any::<prop::sample::Index>(), any::<bool>(), any::<bool>()), 0..48),
+    ) {
+        let nprogs = funcs.len();
+        let a = Recorder::new(max, offset, funcs.clone()).unwrap();
+        let n = usize::try_from(Layout::new(max).unwrap().slots()).unwrap();
+        let maxu = usize::try_from(max).unwrap();
+        // Reference model: slot contents, removals and puts per program.
+        let mut slots: Vec<Option<usize>> = vec![None; maxu];
+        let mut removed = vec![0u32; nprogs];
+        let mut puts = vec![0u32; nprogs];
+        let target = |p: Option<usize>| -> (usize, bool) {
+            let (Some(p), Some(off)) = (p, offset) else { return (0, false) };
+            let Some(f) = funcs[p] else { return (0, false) };
+            match f.checked_add(usize::try_from(off).unwrap()) {
+                Some(t) => (t, false),
+                None => (0, true),
+            }
+        };
+
+        for (key, prog, delete, need_defer) in ops {
+            let new = if delete { None } else { Some(prog.index(nprogs)) };
+            let held = update(&a, key, new, need_defer);
+            let calls = a.take_calls();
+            prop_assert!(!a.locked());
+            let k = usize::try_from(key).unwrap();
+            if key >= max {
+                prop_assert!(!held);
+                prop_assert_eq!(calls, vec![Call::Warn(Warn::BadKey)]);
+            } else {
+                let old = std::mem::replace(&mut slots[k], new);
+                prop_assert_eq!(held, old.is_some());
+                let (_, bad) = target(new);
+                prop_assert_eq!(calls.contains(&Call::Warn(Warn::BadTarget)), bad);
+                for c in &calls {
+                    if let Call::Put { prog, need_defer: nd } = *c {
+                        prop_assert_eq!(nd, need_defer);
+                        puts[prog] += 1;
+                    }
+                }
+                if let Some(p) = old {
+                    removed[p] += 1;
+                    prop_assert_eq!(calls.last(), Some(&Call::Put { prog: p, need_defer }));
+                } else {
+                    prop_assert_eq!(calls.last(), Some(&Call::Unlock));
+                }
+            }
+            // Every program was put exactly once per removal from a slot.
+            prop_assert_eq!(&puts, &removed);
+            let got_slots = a.slots();
+            let cache = a.cache();
+            for i in 0..n {
+                if i < maxu {
+                    prop_assert_eq!(got_slots[i], slots[i]);
+                    prop_assert_eq!(cache[i], target(slots[i]).0);
+                } else {
+                    // Padding: slot NULL, cache entry never set.
+                    prop_assert_eq!(got_slots[i], None);
+                    prop_assert_eq!(cache[i], 0);
+                }
             }
         }
     }
