@@ -4,7 +4,7 @@
 #   make run        base -> series -> kernel -> VM -> test_bpf, with a summary
 #   make test       the project's test suite (checks, Rust tests, the VM run)
 #   make selftests  kernel + test_progs, one guest: test_bpf, test_progs -t
-#                   tailcalls / tailcall_cache, cache on vs off, bad input, storm
+#                   tailcalls / tailcall_cache, bpf_jit_harden 0 vs 2, bad input, storm
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
 #   make test-arm64 the arm64 tier: cross build, qemu-system-aarch64, test_bpf
 #   make bench      the cost of a tail call on this CPU (out/bench)
@@ -86,8 +86,8 @@ vm-run:
 
 # Developer helpers: DEV is a kernel tree whose branch carries the series.
 export-patches:
-	@test -n "$(DEV)" || { echo "usage: make export-patches DEV=<kernel tree>" >&2; exit 2; }
-	@$(S)/export-patches.sh $(DEV)
+	@test -n "$(DEV)" || { echo "usage: make export-patches DEV=<kernel tree> [SIGNOFF='Name <mail>']" >&2; exit 2; }
+	@SIGNOFF="$(SIGNOFF)" $(S)/export-patches.sh $(DEV)
 
 sync-rust:
 	@test -n "$(DEV)" || { echo "usage: make sync-rust DEV=<kernel tree>" >&2; exit 2; }

@@ -8,11 +8,13 @@ claims (cache: cmp edx,<max_entries imm>, one load through the cache slot
 and no load of max_entries or bpf_func; legacy: the loads of max_entries,
 ptrs[] and bpf_func; direct: a poked jmp to the next program; floor: no tail
 call; gotox: N indirect jumps through an insn-array jump table), that
-kernel.bpf_tailcall_cache=0 changed the image, and that the
-struct offsets in the images are the ones pahole reads from the built
-vmlinux. It lists what must be relocated (the prog array's address, the
-poked jumps to other programs) and fails on any other reference out of an
-image. Each indirect-jump case is emitted twice: as dumped (form "plain":
+poisoning the call site (the legacy variant: a second prog array reaches the
+call on a path that never runs) changed the tail-call sequence and nothing
+else but that second array's address, and that the struct offsets in the
+images are the ones pahole reads from the built vmlinux. It lists what must
+be relocated (the prog array's address, the poisoning array's, the poked
+jumps to other programs) and fails on any other reference out of an image.
+Each indirect-jump case is emitted twice: as dumped (form "plain":
 `jmp *%rcx`, what the guest's JIT emitted) and with that jump replaced by the
 `jmp __x86_indirect_thunk_rcx` that emit_indirect_jump() emits with
 X86_FEATURE_RETPOLINE (form "retpoline") and with the `lfence; jmp *%rcx` it
@@ -116,7 +118,7 @@ def check_case(c, off):
     mask1 = 1 << (me - 1).bit_length() if me else 0
     cache_disp = off["ptrs"] + 8 * mask1
     ksyms = {p["ksym"]: int(p["slot"]) for p in progs}
-    map_addr = None
+    map_addr = poison_addr = None
     out = []
     for p in progs:
         slot, data = int(p["slot"]), p["data"]
@@ -153,6 +155,27 @@ def check_case(c, off):
         if not ok:
             print("\n".join(txt), file=sys.stderr)
             fail(f"{name}: the JITed image does not have the {var} sequence")
+        # movabs $imm64,%rsi: a prog array. A tail-call link loads two: first
+        # the poisoning array (the chain's own for cache and direct, another
+        # one for legacy), then the chain's (guest.c, link_prog()).
+        arrays = [i for i, (_, b, _) in enumerate(insns) if b[:2] == b"\x48\xbe" and len(b) == 10]
+        if var in ("cache", "legacy", "direct"):
+            if len(arrays) != 2:
+                fail(f"{name}: {len(arrays)} prog array addresses, not the poisoning one and the chain's")
+            first, second = (int.from_bytes(insns[i][1][2:], "little") for i in arrays)
+            if map_addr is None:
+                map_addr = second
+            if second != map_addr:
+                fail(f"{name}: the chain's prog array differs between its programs")
+            if var == "legacy":
+                if poison_addr is None:
+                    poison_addr = first
+                if first == map_addr or first != poison_addr:
+                    fail(f"{name}: the legacy site is not poisoned by one other prog array")
+            elif first != map_addr:
+                fail(f"{name}: a {var} site reached by two prog arrays")
+        elif arrays:
+            fail(f"{name}: unexpected prog array address in a {var} image")
         for i, (o, b, t) in enumerate(insns):
             if var == "gotox" and b[:2] == b"\x48\xbf" and len(b) == 10:  # the jump table
                 v = int.from_bytes(b[2:], "little")
@@ -161,13 +184,9 @@ def check_case(c, off):
                 if v != map_addr:
                     fail(f"{name}: two jump tables")
                 relocs.append((i, "table", 2, None, None))
-            elif b[:2] == b"\x48\xbe" and len(b) == 10:  # movabs $imm64,%rsi: the prog array
+            elif i in arrays:  # checked above
                 v = int.from_bytes(b[2:], "little")
-                if map_addr is None:
-                    map_addr = v
-                if v != map_addr or var == "floor":
-                    fail(f"{name}: unexpected 64-bit immediate {v:#x}")
-                relocs.append((i, "array", 2, None, None))
+                relocs.append((i, "other" if var == "legacy" and v != map_addr else "array", 2, None, None))
             elif (b[0] in (0x48, 0x49) and 0xB8 <= b[1] <= 0xBF and len(b) == 10):
                 fail(f"{name}: unexpected 64-bit immediate in '{t}'")
             br = branch(b)
@@ -193,6 +212,22 @@ def check_case(c, off):
     if var != "direct" and len({p["data"] for p in progs}) != 1:
         fail(f"{c['name']}: the programs of one variable-key chain differ")
     return out
+
+
+def split_sequence(insns):
+    """(prefix, sequence, suffix) of an image around its tail-call sequence
+    (from `mov %edx,%edx` to the jump, as jit-loads.py finds it); bytes, with
+    the prog arrays' addresses (movabs $imm64,%rsi) zeroed in the prefix."""
+    txt = [t for _, _, t in insns]
+    st = next((i for i, t in enumerate(txt) if re.fullmatch(r"mov\s+%edx,%edx", t)), None)
+    en = next((i for i in range(st or 0, len(txt)) if re.match(r"(jmp|call)\s", txt[i])), None)
+    if st is None or en is None:
+        fail("no tail-call sequence to compare")
+    pre = b"".join(b[:2] + bytes(8) if b[:2] == b"\x48\xbe" and len(b) == 10 else b
+                   for _, b, _ in insns[:st])
+    seq = b"".join(b for _, b, _ in insns[st:en + 1])
+    suf = b"".join(b for _, b, _ in insns[en + 1:])
+    return pre, seq, suf
 
 
 def emit(img, form):
@@ -267,12 +302,20 @@ def main():
     if not cases:
         fail("the guest dumped no case")
     checked = {c["name"]: check_case(c, off) for c in cases}
-    # The runtime switch must have changed the image.
+    # Poisoning the site must have changed the tail-call sequence, and only
+    # it (and the poisoning array's address): the rest of the image is the
+    # cache variant's, byte for byte.
     for c in cases:
         if c["variant"] == "legacy":
             cc = next(x for x in cases if x["variant"] == "cache" and x["n"] == c["n"])
-            if c["sysctl"] != "0" or cc["sysctl"] != "1" or c["progs"][0]["data"] == cc["progs"][0]["data"]:
-                fail(f"{c['name']}: kernel.bpf_tailcall_cache=0 did not change the JITed image")
+            if c.get("site") != "poisoned" or cc.get("site") != "static":
+                fail(f"{c['name']}: the manifest does not say legacy = poisoned site, cache = static site")
+            lp, ls, lx = split_sequence(checked[c["name"]][0]["insns"])
+            cp, cs, cx = split_sequence(checked[cc["name"]][0]["insns"])
+            if ls == cs:
+                fail(f"{c['name']}: the poisoned site did not change the tail-call sequence")
+            if lp != cp or lx != cx:
+                fail(f"{c['name']}: the poisoned site changed the image outside the tail-call sequence")
     # The tail-call offset the legacy sequence adds is the one the cache holds.
     lg = next(c for c in cases if c["variant"] == "legacy")
     add = [t for _, _, t in checked[lg["name"]][0]["insns"] if re.fullmatch(r"add\s+\$0x[0-9a-f]+,%rcx", t)]
@@ -306,7 +349,7 @@ def main():
         # Loads per tail call, read off the first image of the chain.
         seq = [t for _, _, t in imgs[0]["insns"]]
         if c["variant"] in ("cache", "legacy"):
-            s = jit_loads.sequence(os.path.join(img_dir, imgs[0]["file"]))
+            s = jit_loads.sequence("x86_64", os.path.join(img_dir, imgs[0]["file"]))
         elif c["variant"] == "direct":
             st = next(i for i, t in enumerate(seq) if re.fullmatch(r"mov\s+-0x[0-9a-f]+\(%rbp\),%rax", t))
             en = next(i for i in range(st, len(seq)) if re.match(r"jmp\s+0x", seq[i]) and i > st + 3)
@@ -317,7 +360,7 @@ def main():
             s = seq[st:en + 1]
         else:
             s = []
-        ld = [x for x in jit_loads.loads(s) if not x.startswith("nop")] if s else []
+        ld = [x for x in jit_loads.loads("x86_64", s) if not x.startswith("nop")] if s else []
         loads[c["variant"]] = {"loads": len(ld), "load_insns": ld, "sequence": s}
     jump = "jmp *%rcx" if any(re.fullmatch(r"jmp\s+\*%rcx", t) for _, _, t in checked[lg["name"]][0]["insns"]) else "other"
     with open(cases_out, "w") as f:

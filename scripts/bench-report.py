@@ -246,7 +246,7 @@ def svg(path, cases, hform, host):
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
          f'<text x="{left}" y="22" font-size="16" font-weight="bold">BPF tail call cost on {esc(host.get("cpu", "?"))}: ns per tail call over the no-tail-call floor</text>',
-         f'<text x="{left}" y="40">median of rounds, whiskers min-max. cache = cached target; legacy = kernel.bpf_tailcall_cache=0; direct = constant key (poked jump);</text>',
+         f'<text x="{left}" y="40">median of rounds, whiskers min-max. cache = cached target; legacy = the same site poisoned by a second prog array; direct = constant key (poked jump);</text>',
          f'<text x="{left}" y="56">gotox = indirect jump inside one program (context). Bold border: the jump form the kernel JIT emits on this CPU ({hform}).</text>']
     idx = {(c["variant"], c["form"], c["n"], c["mode"]): c for c in cases}
     for pi, (mode, n) in enumerate(panels):

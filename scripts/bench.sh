@@ -4,8 +4,10 @@
 # against direct, hot and cache-cold, chains of 1 and 32.
 #
 #  1. build the kernel (scripts/build-kernel.sh; warm: seconds);
-#  2. in a guest on it, JIT the benchmark programs with
-#     kernel.bpf_tailcall_cache=1 and =0 and dump them (selftests/bench/guest.c);
+#  2. in a guest on it, JIT the benchmark programs and dump them
+#     (selftests/bench/guest.c): static-map sites (the cached target),
+#     the same sites poisoned by a second prog array (the legacy sequence),
+#     constant keys (direct), a floor and a gotox jump table;
 #  3. check the dumped sequences and the struct offsets against pahole of
 #     the built vmlinux (scripts/bench-prepare.py);
 #  4. run the same bytes natively on the host, pinned, rounds interleaved
@@ -54,6 +56,8 @@ if [ "${BENCH_BUILD:-1}" = 1 ]; then
 fi
 b=$(build_dir)
 [ -f "$b/vmlinux" ] || die "no $b/vmlinux: run 'make build' first"
+grep -qx 'CONFIG_BPF_TAILCALL_CACHE=y' "$b/.config" ||
+	die "the kernel in $b has no CONFIG_BPF_TAILCALL_CACHE: the benchmark needs the series"
 
 gcc -O2 -Wall -Wextra -Werror -o "$bo/guest" "$TOP/selftests/bench/guest.c" ||
 	die "building selftests/bench/guest.c failed"

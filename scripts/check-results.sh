@@ -18,6 +18,12 @@ if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
 	"$res/dmesg.txt" "$console" "$@"; then
 	die "test_bpf failed in $where; kernel log: $res/dmesg.txt"
 fi
+# The KUnit suites built into the kernel ran at boot: the series' own
+# (bpf_tailcall_cache) must be there unless SERIES=none or FLAVOR=nocache.
+kunit_series=${SERIES:-series}
+[ "${FLAVOR:-}" != nocache ] || kunit_series=none
+"$TOP/scripts/parse-kunit.sh" "$res/dmesg.txt" "$kunit_series" ||
+	die "KUnit failed in $where; kernel log: $res/dmesg.txt"
 tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
 [ -n "$tc" ] || die "tailcall_cache did not finish in $where; see $res/tailcall_cache.txt"
 grep -E '^(FAIL|note)' "$res/tailcall_cache.txt" >&2 || true

@@ -20,6 +20,15 @@ awk -v arch="$ARCH" -v series="${SERIES:-series}" '
 	/^# --- [a-z0-9_]+ ---$/ { sec = $3; next }
 	sec == "" || sec == arch || (sec == "series" && series != "none")
 ' "$base_frag" >"$frag"
+# An extra fragment (a FLAVOR) overrides the lines of the base fragment for
+# the options it sets (e.g. nocache: CONFIG_BPF_TAILCALL_CACHE=n).
+if [ $# -gt 0 ]; then
+	over=$(cat "$@" | sed -n -E 's/^(CONFIG_[A-Z0-9_]+)=.*/\1/p')
+	if [ -n "$over" ]; then
+		grep -v -E "^($(paste -sd'|' <<<"$over"))=" "$frag" >"$frag.base" || true
+		mv "$frag.base" "$frag"
+	fi
+fi
 for f in "$@"; do cat "$f" >>"$frag"; done
 
 mk=(make -s -C "$tree" O="$b" ARCH="$ARCH" ${MAKE_LLVM:+LLVM=$MAKE_LLVM})

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Regenerate patches/ from a development branch of the kernel tree.
-# Usage: export-patches.sh DEV_TREE [BASE_REF]   (BASE_REF defaults to tcc-base)
+# Usage: [SIGNOFF='Name <mail>'] export-patches.sh DEV_TREE [BASE_REF]   (BASE_REF defaults to tcc-base)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +13,17 @@ out=$TOP/patches
 find "$out" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' -delete
 git -C "$dev" format-patch -q --no-signature --zero-commit -N -o "$out" "$base..HEAD" ||
 	die "git format-patch failed"
+# Posting needs the poster's own DCO sign-off: SIGNOFF='Name <mail>' adds
+# it after the existing trailers (authorship stays as it is).
+if [ -n "${SIGNOFF:-}" ]; then
+	case "$SIGNOFF" in *'<'*@*'>') ;; *) die "SIGNOFF must look like 'Name <mail>'" ;; esac
+	for p in "$out"/[0-9][0-9][0-9][0-9]-*.patch; do
+		case "$p" in */0000-*) continue ;; esac
+		git interpret-trailers --in-place --if-exists addIfDifferent \
+			--trailer "Signed-off-by: $SIGNOFF" "$p" || die "adding the sign-off to $p failed"
+	done
+	log "added 'Signed-off-by: $SIGNOFF' to every patch"
+fi
 (cd "$out" && find . -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' -printf '%f\n' | sort) >"$out/series"
 log "exported $(wc -l <"$out/series") patches to $out"
 
@@ -28,6 +39,7 @@ if [ -f "$cover" ]; then
 		echo '-- shortlog --'
 		git -C "$dev" shortlog "$base..HEAD"
 		git -C "$dev" diff --stat "$base..HEAD"
+		printf '\nbase-commit: %s\n' "$(base_commit "$dev" "$base")"
 		printf '\n-- \n%s\n' "$(git --version | sed 's/^git version //')"
 	} >"$cover.tmp"
 	mv "$cover.tmp" "$cover"

@@ -51,6 +51,19 @@ build_tests() {
 	done
 }
 
+# base_commit TREE REF: print the commit of REF's tree with a fixed author,
+# committer and date, creating it: its hash depends on the content alone,
+# so it names the same base on every machine (the cover letter's
+# base-commit: trailer, which b4 and the BPF CI read).
+base_commit() {
+	local tree
+	tree=$(git -C "$1" rev-parse "$2^{tree}") || return 1
+	GIT_AUTHOR_NAME=tcc GIT_AUTHOR_EMAIL=tcc@localhost GIT_COMMITTER_NAME=tcc \
+		GIT_COMMITTER_EMAIL=tcc@localhost GIT_AUTHOR_DATE='2026-01-01T00:00:00Z' \
+		GIT_COMMITTER_DATE='2026-01-01T00:00:00Z' \
+		git -C "$1" commit-tree "$tree" -m "base: $(base_id)"
+}
+
 # Identify the base tree in use: the pinned Debian source or the user's KDIR.
 base_id() {
 	if [ -n "${KDIR:-}" ]; then

@@ -187,7 +187,7 @@ def main():
     out["steps"] = steps
     want_steps = ["kmemleak-boot", "tailcall_cache", "tailcall_badinput", "tailcall_storm",
                   "tailcall_storm-checker", "kmemleak-tests", "tailcall_fault",
-                  "test_progs", "test_bpf-jit", "test_bpf-legacy", "kmemleak-end"]
+                  "test_progs", "test_bpf-jit", "kmemleak-end"]
     for s in want_steps:
         if s not in steps:
             problems.append("step %s did not run or did not finish" % s)
@@ -199,7 +199,7 @@ def main():
 
     # test_bpf
     tb = {}
-    for p in ("jit", "legacy"):
+    for p in ("jit",):
         lines = read(os.path.join(res, "test_bpf-%s.txt" % p)) or []
         sums = [l for l in lines if "Summary" in l]
         tb[p] = sums

@@ -62,8 +62,12 @@ def main():
         if "skipped" in r:
             print(f"test_bpf[{p}]: {r['skipped']}")
             continue
-        if not r["suites"].get("tests") and not r["suites"].get("test_tail_calls"):
-            problems.append(f"pass {p}: no test_bpf summary in the log")
+        # Every pass (jit, interp) loads all suites: test_bpf's own summary
+        # and test_tail_calls' must both be there.
+        for want in ("tests", "test_tail_calls"):
+            if not r["suites"].get(want):
+                problems.append(f"pass {p}: no {'test_bpf' if want == 'tests' else want} "
+                                "summary in the log")
         for suite, s in sorted(r["suites"].items()):
             name = "test_bpf" if suite == "tests" else f"test_bpf {suite}"
             jit = "" if s["jited"] is None else f" [{s['jited']}/{s['run']} JIT'ed]"

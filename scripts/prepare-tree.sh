@@ -53,6 +53,14 @@ if [ ! -f "$tree/.git/tcc-base-src" ] || [ "$(cat "$tree/.git/tcc-base-src")" !=
 	git_q -C "$tree" tag -f tcc-base >/dev/null
 	printf '%s\n' "$src" >"$tree/.git/tcc-base-src"
 fi
+# The base commit depends on the base's content alone (see base_commit()),
+# so the cover letter's base-commit: trailer names it on every machine.
+base_commit=$(base_commit "$tree" tcc-base) || die "base commit failed"
+if [ "$(git -C "$tree" rev-parse tcc-base)" != "$base_commit" ]; then
+	git_q -C "$tree" tag -f tcc-base "$base_commit" >/dev/null
+	rm -rf "$scratch"
+	git_q -C "$tree" worktree prune
+fi
 
 target=tcc-base
 if [ "${SERIES:-series}" != none ]; then

@@ -3,9 +3,10 @@
 # The arm64 tier: boot the arm64 kernel (built by build-kernel.sh with
 # ARCH=arm64) under qemu-system-aarch64 -M virt -cpu max (TCG: BTI and
 # pointer authentication on) with a busybox initramfs, and run test_bpf.ko
-# (JIT + cache, JIT + sysctl off, interpreter) and selftests/tailcall_cache
-# (cross-built, static). Fails on any failed test, a kernel splat, a JITed
-# image that is not the expected sequence, or a guest that does not return.
+# (JIT, interpreter) and selftests/tailcall_cache (cross-built, static; with
+# TCC_EXPECT_CACHE=1 unless SERIES=none). Fails on any failed test, a
+# kernel splat, a JITed image that is not the expected sequence, or a
+# guest that does not return.
 set -euo pipefail
 export ARCH=arm64
 # shellcheck source=scripts/lib.sh
@@ -18,7 +19,15 @@ ko=$b/lib/test_bpf.ko
 if [ ! -f "$img" ] || [ ! -f "$ko" ]; then
 	die "no arm64 kernel in $b: run 'ARCH=arm64 scripts/build-kernel.sh' first"
 fi
-read -r -a passes <<<"${TEST_BPF_PASSES:-jit legacy interp}"
+read -r -a passes <<<"${TEST_BPF_PASSES:-jit interp}"
+for p in "${passes[@]}"; do
+	case "$p" in
+	jit | interp) ;;
+	*) die "TEST_BPF_PASSES: unknown pass '$p' (jit, interp)" ;;
+	esac
+done
+expect_cache=${TCC_EXPECT_CACHE:-1}
+[ "${SERIES:-series}" != none ] || expect_cache=0
 OUT=${OUT:-$TOP/out}
 res=$OUT/test_bpf-arm64-${SERIES:-series}
 rm -rf "$res"
@@ -32,6 +41,7 @@ cp "$TOP/selftests/guest/init-arm64.sh" "$ir/init"
 cp "$TOP/selftests/guest/test_bpf.sh" "$ir/test_bpf.sh"
 cp "$ko" "$ir/test_bpf.ko"
 printf '%s\n' "${passes[*]}" >"$ir/passes"
+echo "$expect_cache" >"$ir/expect_cache"
 aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -static -o "$ir/out/tailcall_cache" \
 	"$TOP/selftests/tailcall_cache.c" || die "cross-building selftests/tailcall_cache.c failed"
 (cd "$ir" && find . | cpio -o -H newc --quiet) >"$res/initramfs.cpio" ||

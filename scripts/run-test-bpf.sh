@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Boot the built kernel and run test_bpf.ko (all suites) with the JIT and
-# the cache on, with the JIT and the cache off, and with the interpreter.
-# Fails on any failed test, a kernel splat, or a guest that does not return.
+# with the interpreter, then selftests/tailcall_cache (with
+# TCC_EXPECT_CACHE=1 unless SERIES=none: a kernel with the series must show
+# the cached sequence at a static-map site). Fails on any failed test, a
+# kernel splat, or a guest that does not return.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +13,15 @@ lock_build
 b=$(build_dir)
 ko=$b/lib/test_bpf.ko
 [ -f "$ko" ] || die "no $ko: run 'make build' first"
-read -r -a passes <<<"${TEST_BPF_PASSES:-jit legacy interp}"
+read -r -a passes <<<"${TEST_BPF_PASSES:-jit interp}"
+for p in "${passes[@]}"; do
+	case "$p" in
+	jit | interp) ;;
+	*) die "TEST_BPF_PASSES: unknown pass '$p' (jit, interp)" ;;
+	esac
+done
+expect_cache=${TCC_EXPECT_CACHE:-1}
+[ "${SERIES:-series}" != none ] || expect_cache=0
 OUT=${OUT:-$TOP/out}
 res=$OUT/test_bpf-${SERIES:-series}
 rm -rf "$res"
@@ -20,6 +30,7 @@ export OUT
 build_tests "$res" tailcall_cache
 rc=0
 "$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$res" -- \
+	env TCC_EXPECT_CACHE="$expect_cache" \
 	"$TOP/selftests/guest/test_bpf.sh" "$res" "$ko" "${passes[@]}" || rc=$?
 console=$(cat "$OUT/last-console" 2>/dev/null || true)
 [ -f "$res/dmesg.txt" ] || die "the guest wrote no kernel log (exit $rc); console: ${console:-none}"

@@ -4,10 +4,12 @@
 # what test_progs and the tail-call selftests need) and test_progs for it,
 # boot one guest and run selftests/guest/selftests.sh there: test_bpf, the
 # upstream test_progs -t tailcalls, the series' test_progs -t tailcall_cache,
-# the cache on/off comparison, the bad-input test and a short update storm,
-# one "NAME: N passed, M failed" line each.
+# both again with net.core.bpf_jit_harden=0 and =2 (harden_switch), the
+# project's user-space test, the bad-input test and a short update storm,
+# one "NAME: N passed, M failed" line each. The project's tests get
+# TCC_EXPECT_CACHE=1 on the series (a static-map site must be cached).
 # SERIES=none runs the same on the unpatched base (no tailcall_cache tests
-# there, no cache switch). TEST_PROGS_DIR=DIR runs a test_progs built
+# there, TCC_EXPECT_CACHE=0). TEST_PROGS_DIR=DIR runs a test_progs built
 # earlier instead of building one. SELFTESTS_NO_BUILD=1 uses the kernel
 # already built (make test builds it first); SELFTESTS_SKIP_TEST_BPF=1
 # leaves test_bpf out (make test runs it in its own guest);
@@ -47,9 +49,12 @@ build_tests "$res" tailcall_cache tailcall_badinput tailcall_storm
 # (direct) tail calls that change under a running vCPU (see "Guests and
 # accelerators" in README.md): the storm leaves its direct sites out here
 # (-D); make test-debug runs them, with all vCPUs on one host thread.
+# A kernel with the series must show the cached sequence; the base has none.
+expect_cache=${TCC_EXPECT_CACHE:-1}
+[ "${SERIES:-series}" != none ] || expect_cache=0
 rc=0
 "$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" -- \
-	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" \
+	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" TCC_EXPECT_CACHE="$expect_cache" \
 	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" -D || rc=$?
 t3=$(date +%s)
 console=$(cat "$OUT/last-console" 2>/dev/null || true)

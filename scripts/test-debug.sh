@@ -7,7 +7,9 @@
 # tailcall_cache, tailcall_cache, the bad-input test,
 # the update storm (STORM_SECONDS, default 600) and the fault-injection
 # test. Any splat in the guest's kernel log fails the run. Writes
-# $OUT/debug/results.json and results.txt.
+# $OUT/debug/results.json and results.txt. The kernel is checked for
+# CONFIG_BPF_TAILCALL_CACHE, so its tests run with TCC_EXPECT_CACHE=1
+# (a static-map site must show the cached sequence).
 #
 # Knobs: STORM_SECONDS=N; DEBUG_TCG=single (default: all vCPUs on one host
 # thread, which the direct tail-call path needs under TCG) or multi (the
@@ -58,7 +60,8 @@ log "guest: test_bpf, tailcall_cache, bad input, a ${storm_s}s storm, fault inje
 rc=0
 "$TOP/scripts/vm.sh" --cpus 4 --memory "${DEBUG_MEMORY:-2G}" "${vm_opts[@]}" --append log_buf_len=32M \
 	--timeout "$tmo" --rwdir "$res" -- \
-	env DEBUG_ONLY="${DEBUG_ONLY:-}" DEBUG_TEST_PROGS="$tp" "$TOP/selftests/guest/debug.sh" "$res" "$ko" "$storm_s" \
+	env DEBUG_ONLY="${DEBUG_ONLY:-}" DEBUG_TEST_PROGS="$tp" TCC_EXPECT_CACHE=1 \
+	"$TOP/selftests/guest/debug.sh" "$res" "$ko" "$storm_s" \
 	"${storm_flags[@]}" || rc=$?
 console=$(cat "$OUT/last-console" 2>/dev/null || true)
 [ -n "$console" ] && cp "$console" "$res/console.log"

@@ -3,13 +3,14 @@
 # The JIT-configuration tier (make test-jitcfg): build the series with
 # retpolines, return thunks, IBT and kCFI/FineIBT compiled in
 # (FLAVOR=jitcfg, selftests/config/jitcfg.config, clang), then boot it once
-# per indirect-branch form and run test_bpf (all suites with the JIT and the
-# cache on; test_tail_calls with the cache off) and selftests/tailcall_cache
-# in each. Per form it checks that the guest really ran in that form (the
-# boot log's Spectre v2 and CFI lines) and, in the JITed images, that every
-# tail-call sequence ends in that form's jump, that the landing pad at
-# X86_TAIL_CALL_OFFSET is endbr64 and that bpf_func starts as the CFI mode
-# lays it out (scripts/jit-loads.py --jump/--endbr).
+# per indirect-branch form and run test_bpf (all suites with the JIT) and
+# selftests/tailcall_cache in each (its images: static-map sites cached,
+# poisoned sites and programs loaded with bpf_jit_harden=2 legacy). Per form
+# it checks that the guest really ran in that form (the boot log's Spectre
+# v2 and CFI lines) and, in the JITed images, that every tail-call sequence
+# ends in that form's jump, that the landing pad at X86_TAIL_CALL_OFFSET is
+# endbr64 and that bpf_func starts as the CFI mode lays it out
+# (scripts/jit-loads.py --jump/--endbr).
 #
 # IBT and FineIBT are checked for layout and behaviour only: TCG has no
 # CET, so endbr64 is a NOP here and no landing pad is enforced; under KVM
@@ -74,7 +75,7 @@ for f in "${forms[@]}"; do
 	mkdir -p "$out"
 	log "form $f: booting with '$(form_args "$f")'"
 	rc=0
-	OUT=$out VM_APPEND=$(form_args "$f") TEST_BPF_PASSES="jit legacy" \
+	OUT=$out VM_APPEND=$(form_args "$f") TEST_BPF_PASSES=jit \
 		"$TOP/scripts/run-test-bpf.sh" >"$out/run.log" 2>&1 || rc=$?
 	res=$out/test_bpf-${SERIES:-series}
 	problems=()

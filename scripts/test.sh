@@ -55,6 +55,10 @@ rc=0
 suite checkpatch "$OUT/checkpatch.log" "$TOP/scripts/check-patches.sh" || rc=$?
 counted "checkpatch --strict (patches)" "$OUT/checkpatch.log" "checkpatch:" "$rc"
 
+rc=0
+suite "series shape" "$OUT/series-shape.log" "$TOP/scripts/check-series-shape.sh" || rc=$?
+counted "series shape (no sysctl, export, imm codec, second emitter)" "$OUT/series-shape.log" "series shape:" "$rc"
+
 # cargo prints one "test result" line per test binary: add them up.
 rc=0
 suite "rust host tests" "$OUT/rust.log" "$TOP/scripts/rust-test.sh" || rc=$?
@@ -62,6 +66,10 @@ p=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\
 f=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$OUT/rust.log" | paste -sd+ | bc)
 [ "$rc" -eq 0 ] || f=$(( ${f:-0} + 1 ))
 record "cargo test (rust/)" "${p:-0}" "${f:-1}"
+# Of which the loom model of the update step (tests/model.rs).
+read -r lp lf < <(awk '/Running tests\/model\.rs/ { m = 1; next }
+	m && /^test result:/ { print $4, $6; exit }' "$OUT/rust.log" | tr -d ';')
+lines+=("  of which the loom model of the update step (tests/model.rs): ${lp:-0} passed, ${lf:-0} failed")
 
 # tier LABEL SUFFIX BUILD_CMD RUN_CMD: build a kernel (log build$SUFFIX.log),
 # then run its VM suite (log test_bpf$SUFFIX.log) and count test_bpf and
@@ -74,6 +82,7 @@ tier() {
 		record "${label}kernel build" 0 1
 		record "test_bpf (${label}VM)" 0 1
 		record "tailcall_cache (${label}VM)" 0 1
+		record "kunit (${label}VM)" 0 1
 		return 1
 	fi
 	record "${label}kernel build" 1 0
@@ -81,12 +90,13 @@ tier() {
 	suite "test_bpf in the ${label}VM" "$OUT/test_bpf$sfx.log" "$run" || rc=$?
 	counted "test_bpf (${label}VM)" "$OUT/test_bpf$sfx.log" "test_bpf total:" "$rc"
 	counted "tailcall_cache (${label}VM)" "$OUT/test_bpf$sfx.log" "tailcall_cache:" 0
+	counted "kunit (${label}VM)" "$OUT/test_bpf$sfx.log" "kunit:" 0
 }
 
 # The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
 # cache switch) and the project's bad-input and storm tests run on the same
 # x86-64 kernel in a guest of their own; test_bpf already ran above.
-st_suites=(tailcalls tailcall_cache cache_switch tailcall_user tailcall_badinput tailcall_storm)
+st_suites=(tailcalls tailcall_cache harden_switch tailcall_user tailcall_badinput tailcall_storm)
 if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
 	rc=0
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
@@ -100,13 +110,23 @@ else
 	for s in "${st_suites[@]}"; do record "$s (selftests VM)" 0 1; done
 fi
 
+# The whole series with CONFIG_BPF_TAILCALL_CACHE=n (FLAVOR=nocache, a build
+# directory of its own): test_bpf, and the user-space test, which must see
+# the legacy sequence at every site (TCC_EXPECT_CACHE=0), as on the base.
+nocache_build() { FLAVOR=nocache "$TOP/scripts/build-kernel.sh"; }
+nocache_run() {
+	FLAVOR=nocache OUT=$OUT/nocache TCC_EXPECT_CACHE=0 TEST_BPF_PASSES=jit \
+		"$TOP/scripts/run-test-bpf.sh"
+}
+tier "CONFIG_BPF_TAILCALL_CACHE=n" -nocache nocache_build nocache_run || true
+
 # The arm64 tier (TEST_ARM64=0 leaves it out, e.g. on a machine without
 # the cross toolchain; the summary then says so and counts it as failed).
 build_arm64() {
 	WITH_ARM64=1 ARCH=arm64 "$TOP/scripts/deps.sh" && ARCH=arm64 "$TOP/scripts/build-kernel.sh"
 }
 if [ "${TEST_ARM64:-1}" = 1 ]; then
-	tier arm64 -arm64 build_arm64 "$TOP/scripts/run-arm64.sh"
+	tier arm64 -arm64 build_arm64 "$TOP/scripts/run-arm64.sh" || true
 else
 	log "arm64 tier left out (TEST_ARM64=0)"
 	record "arm64 tier (left out by TEST_ARM64=0)" 0 1
@@ -118,10 +138,10 @@ counted "bad input refused" "$OUT/bad-input.log" "bad input:" "$rc"
 
 echo
 echo "== results ($(( $(date +%s) - t_start ))s)"
-for a in x86_64:test_bpf x86_64:selftests arm64:test_bpf-arm64; do
+for a in x86_64:test_bpf x86_64:selftests nocache:test_bpf-nocache arm64:test_bpf-arm64; do
 	[ -f "$OUT/${a#*:}.log" ] || continue
 	echo "-- ${a%%:*} (${a#*:})"
-	grep -h -E '^(test_bpf|tailcall[a-z_]*|cache_switch).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
+	grep -h -E '^(test_bpf|tailcall[a-z_]*|harden_switch|kunit).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
 done
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"

@@ -7,9 +7,9 @@
 # The guest's console is kept in $OUT/console-<stamp>.log; --show also
 # prints it as it comes. --append adds kernel command-line arguments,
 # --qemu-opts passes options to QEMU, --tcg-single runs all vCPUs on one
-# host thread under TCG (-accel tcg,thread=single; see
-# /work/shared/design/base-tree.md: multi-threaded TCG mishandles
-# text-poked direct tail calls under concurrent updates).
+# host thread under TCG (-accel tcg,thread=single; see README.md, "Guests
+# and accelerators": multi-threaded TCG mishandles text-poked direct tail
+# calls under concurrent updates).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

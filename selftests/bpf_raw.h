@@ -209,15 +209,77 @@ static inline int caller_direct(int map, int key)
 	return sock_prog_load(insns, ARRAY_SIZE(insns));
 }
 
-/* kernel.bpf_tailcall_cache: 0/1 written, -1 when the kernel has no such sysctl. */
-static inline int set_cache_sysctl(int on)
+/*
+ * net.core.bpf_jit_harden (upstream): 2 makes the JIT blind the constants
+ * of every program it compiles, and a blinded program keeps the legacy
+ * tail-call sequence (no cached target) and, on x86-64, has no direct
+ * tail calls. It is read when a program is loaded.
+ */
+#define JIT_HARDEN_PATH "/proc/sys/net/core/bpf_jit_harden"
+
+/* The current value, or -1 with errno set. */
+static inline int jit_harden_get(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/bpf_tailcall_cache", "w");
+	FILE *f = fopen(JIT_HARDEN_PATH, "r");
+	int v = -1;
 
 	if (!f)
 		return -1;
-	fprintf(f, "%d\n", on);
-	return fclose(f) ? -1 : 0;
+	if (fscanf(f, "%d", &v) != 1) {
+		v = -1;
+		errno = EIO;
+	}
+	fclose(f);
+	return v;
+}
+
+/* Write @v and read it back: 0, or -1 with errno set. */
+static inline int jit_harden_set(int v)
+{
+	FILE *f = fopen(JIT_HARDEN_PATH, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", v);
+	if (fclose(f))
+		return -1;
+	if (jit_harden_get() != v) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A static-map caller (caller_static()) loaded with bpf_jit_harden=2: the
+ * legacy sequence on every kernel. The previous value is restored. Returns
+ * the fd; -1 if the load failed; -2 if bpf_jit_harden could not be read,
+ * set or restored (errno set in both cases). Callers that load programs
+ * from several threads must serialise their loads around it.
+ */
+static inline int caller_hardened(int map)
+{
+	int prev = jit_harden_get(), fd, e;
+
+	if (prev < 0 || jit_harden_set(2))
+		return -2;
+	fd = caller_static(map);
+	e = errno;
+	if (jit_harden_set(prev)) {
+		if (fd >= 0)
+			close(fd);
+		return -2;
+	}
+	errno = e;
+	return fd;
+}
+
+/* TCC_EXPECT_CACHE=1 (set by the harness on kernels with the series). */
+static inline int expect_cache(void)
+{
+	const char *v = getenv("TCC_EXPECT_CACHE");
+
+	return v && !strcmp(v, "1");
 }
 
 #endif /* BPF_RAW_H */

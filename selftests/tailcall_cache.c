@@ -1,17 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Tail calls through the prog-array target cache, checked from user space
- * in the guest with raw bpf(2) calls (no libbpf):
+ * in the guest with raw bpf(2) calls (no libbpf). Two passes:
  *
- *  - behaviour of static-map, poisoned-map (legacy) and constant-key
- *    (direct) call sites for max_entries 1, 5 and 8: a populated slot
- *    jumps, an empty slot, index max_entries and 0xffffffff fall through,
- *    and after update, replace and delete the next call sees the new state;
- *  - the JITed image of a static-map site has no load of map.max_entries
- *    and no load of prog->bpf_func with kernel.bpf_tailcall_cache=1, and
- *    the legacy sequence with =0 (x86-64 and arm64 encodings; on arm64,
- *    which has no direct tail calls, constant-key sites take the cache
- *    sequence too).
+ *  - "cache": programs loaded with bpf_jit_harden=0;
+ *  - "legacy": the same checks with every program loaded with
+ *    bpf_jit_harden=2 (constant blinding: the JIT keeps the legacy
+ *    sequence and, on x86-64, emits no direct tail calls); the previous
+ *    value is restored after the pass (a bpf_jit_harden that cannot be
+ *    written is a failed check).
+ *
+ * In each pass:
+ *  - behaviour of static-map, poisoned-map (two prog arrays reach the
+ *    call: the legacy sequence) and constant-key call sites for
+ *    max_entries 1, 5 and 8: a populated slot jumps, an empty slot, index
+ *    max_entries and 0xffffffff fall through, after update, replace and
+ *    delete the next call sees the new state, and the clear after the
+ *    last map fd is closed empties the sites; the 33-call limit; a static
+ *    site in a subprogram;
+ *  - the JITed images: in the cache pass the static-map site has the
+ *    cached sequence (no load of map.max_entries, no load of
+ *    prog->bpf_func) and the poisoned site the legacy one; in the legacy
+ *    pass every site has the legacy sequence. x86-64: the cached sequence
+ *    is "mov edx, edx; cmp edx, max_entries" and "mov rcx, [rsi + rdx * 8
+ *    + offsetof(struct bpf_array, ptrs) + 8 * roundup_pow_of_two(
+ *    max_entries)]", the legacy one "mov edx, edx; cmp [rsi +
+ *    max_entries], edx", "mov rcx, [rsi + rdx * 8 + ptrs]" and "mov rcx,
+ *    [rcx + bpf_func]", with the struct offsets read from the kernel's BTF
+ *    (/sys/kernel/btf/vmlinux; without it the image checks fail); a
+ *    constant-key site stays a direct (poked) jump in the cache pass.
+ *    arm64 (no direct tail calls): constant-key sites take the cached
+ *    sequence in the cache pass too.
+ *
+ * A kernel without the series shows the legacy sequence at a static-map
+ * site: without TCC_EXPECT_CACHE=1 in the environment that is reported
+ * ("note: legacy image: kernel without the series") and the image checks
+ * are printed but not counted (behaviour only). The harness sets
+ * TCC_EXPECT_CACHE=1 on kernels with the series: there a legacy image at a
+ * static-map site is a failure.
  *
  * Prints one line per check and "tailcall_cache: N passed, M failed".
  */
@@ -65,7 +91,6 @@ static size_t jited_image(int prog, unsigned char *buf, size_t len)
 	return info.jited_prog_len < len ? info.jited_prog_len : len;
 }
 
-
 /* With TCC_IMG_DIR set, keep each checked image for the host to disassemble. */
 static void save_image(const char *what, const unsigned char *img, size_t n)
 {
@@ -87,7 +112,249 @@ static void save_image(const char *what, const unsigned char *img, size_t n)
 	fclose(f);
 }
 
+/* The sequences a tail-call site can show in its JITed image. */
+enum shape { SHAPE_NONE, SHAPE_CACHED, SHAPE_LEGACY, SHAPE_DIRECT, SHAPE_OTHER };
+static const char *const shape_name[] = {
+	[SHAPE_NONE] = "no JITed image",
+	[SHAPE_CACHED] = "the cached sequence (no max_entries, no bpf_func load)",
+	[SHAPE_LEGACY] = "the legacy sequence",
+	[SHAPE_DIRECT] = "a direct (poked) tail call, no indirect sequence",
+	[SHAPE_OTHER] = "no known tail-call sequence",
+};
+
+/* TCC_EXPECT_CACHE=1: the kernel has the series, a static site must be cached. */
+static int want_cache;
+/* TCC_EXPECT_CACHE=0: a kernel that must not use the cache anywhere (the
+ * series with CONFIG_BPF_TAILCALL_CACHE=n, or a prefix of it before the
+ * arch's JIT patch): every image is checked, a cached one is a failure. */
+static int want_legacy;
+/* The static site showed the legacy image and no cache is expected. */
+static int base_kernel;
+
 #if defined(__x86_64__)
+/* Struct offsets from the kernel's BTF; -1 while unknown. */
+static long off_ptrs = -1, off_max = -1, off_func = -1;
+
+struct btf_blob {
+	unsigned char *data;
+	const struct btf_type **types;	/* by type id; [0] is void */
+	unsigned int ntypes;
+	const char *strs;
+	uint32_t str_len;
+};
+
+/* Bytes that follow a struct btf_type of this kind; -1 for an unknown kind. */
+static long btf_extra(unsigned int kind, unsigned int vlen)
+{
+	switch (kind) {
+	case BTF_KIND_INT:
+	case BTF_KIND_VAR:
+	case BTF_KIND_DECL_TAG:
+		return 4;
+	case BTF_KIND_PTR:
+	case BTF_KIND_FWD:
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_CONST:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_FUNC:
+	case BTF_KIND_FLOAT:
+	case BTF_KIND_TYPE_TAG:
+		return 0;
+	case BTF_KIND_ARRAY:
+		return sizeof(struct btf_array);
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION:
+		return (long)vlen * sizeof(struct btf_member);
+	case BTF_KIND_ENUM:
+		return (long)vlen * sizeof(struct btf_enum);
+	case BTF_KIND_FUNC_PROTO:
+		return (long)vlen * sizeof(struct btf_param);
+	case BTF_KIND_DATASEC:
+		return (long)vlen * sizeof(struct btf_var_secinfo);
+	case BTF_KIND_ENUM64:
+		return (long)vlen * sizeof(struct btf_enum64);
+	default:
+		return -1;
+	}
+}
+
+/* Read and index /sys/kernel/btf/vmlinux; 0, or -1 with *why set. */
+static int btf_load(struct btf_blob *b, const char **why)
+{
+	const struct btf_header *h;
+	const unsigned char *p, *end;
+	size_t len = 0, cap = 1 << 20, got;
+	unsigned int cap_t = 1 << 16;
+	FILE *f = fopen("/sys/kernel/btf/vmlinux", "rb");
+
+	memset(b, 0, sizeof(*b));
+	if (!f) {
+		*why = "no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF off?)";
+		return -1;
+	}
+	b->data = malloc(cap);
+	while (b->data && (got = fread(b->data + len, 1, cap - len, f)) > 0) {
+		len += got;
+		if (len == cap) {
+			unsigned char *more = realloc(b->data, cap *= 2);
+
+			if (!more) {
+				fclose(f);
+				*why = "out of memory";
+				return -1;	/* the caller frees b->data */
+			}
+			b->data = more;
+		}
+	}
+	fclose(f);
+	if (!b->data) {
+		*why = "out of memory";
+		return -1;
+	}
+	h = (const struct btf_header *)b->data;
+	if (len < sizeof(*h) || h->magic != BTF_MAGIC || h->hdr_len < sizeof(*h) ||
+	    (uint64_t)h->hdr_len + h->type_off + h->type_len > len ||
+	    (uint64_t)h->hdr_len + h->str_off + h->str_len > len || !h->str_len) {
+		*why = "not a BTF blob";
+		return -1;
+	}
+	b->strs = (const char *)b->data + h->hdr_len + h->str_off;
+	b->str_len = h->str_len;
+	p = b->data + h->hdr_len + h->type_off;
+	end = p + h->type_len;
+	b->types = malloc(cap_t * sizeof(*b->types));
+	b->ntypes = 0;
+	while (b->types && p < end) {
+		const struct btf_type *t = (const struct btf_type *)p;
+		long extra;
+
+		if (p + sizeof(*t) > end) {
+			*why = "truncated type";
+			return -1;
+		}
+		extra = btf_extra(BTF_INFO_KIND(t->info), BTF_INFO_VLEN(t->info));
+		if (extra < 0 || p + sizeof(*t) + extra > end) {
+			*why = extra < 0 ? "unknown BTF kind" : "truncated type";
+			return -1;
+		}
+		if (++b->ntypes == cap_t) {
+			const struct btf_type **more = realloc(b->types, (cap_t *= 2) * sizeof(*more));
+
+			if (!more) {
+				*why = "out of memory";
+				return -1;	/* the caller frees b->types */
+			}
+			b->types = more;
+		}
+		b->types[b->ntypes] = t;
+		p += sizeof(*t) + extra;
+	}
+	if (!b->types) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+static const char *btf_name(const struct btf_blob *b, uint32_t off)
+{
+	return off < b->str_len ? b->strs + off : "";
+}
+
+/* The struct named @name (with members, not a forward declaration); 0 if none. */
+static uint32_t btf_struct(const struct btf_blob *b, const char *name)
+{
+	for (uint32_t id = 1; id <= b->ntypes; id++) {
+		const struct btf_type *t = b->types[id];
+
+		if (BTF_INFO_KIND(t->info) == BTF_KIND_STRUCT && BTF_INFO_VLEN(t->info) &&
+		    !strcmp(btf_name(b, t->name_off), name))
+			return id;
+	}
+	return 0;
+}
+
+/*
+ * Bit offset of member @name of the struct or union @id, looking into its
+ * anonymous struct and union members (bpf_array's ptrs sits in an
+ * anonymous union); -1 if there is none.
+ */
+static long btf_member_bits(const struct btf_blob *b, uint32_t id, const char *name, int depth)
+{
+	const struct btf_type *t;
+	const struct btf_member *m;
+	unsigned int kind;
+
+	/* typedef, const, volatile, restrict, type tag: the type they name */
+	while (id && id <= b->ntypes && depth < 16) {
+		kind = BTF_INFO_KIND(b->types[id]->info);
+		if (kind != BTF_KIND_TYPEDEF && kind != BTF_KIND_CONST && kind != BTF_KIND_VOLATILE &&
+		    kind != BTF_KIND_RESTRICT && kind != BTF_KIND_TYPE_TAG)
+			break;
+		id = b->types[id]->type;
+		depth++;
+	}
+	if (!id || id > b->ntypes || depth >= 16)
+		return -1;
+	t = b->types[id];
+	kind = BTF_INFO_KIND(t->info);
+	if (kind != BTF_KIND_STRUCT && kind != BTF_KIND_UNION)
+		return -1;
+	m = (const struct btf_member *)(t + 1);
+	for (unsigned int i = 0; i < BTF_INFO_VLEN(t->info); i++) {
+		long off = BTF_INFO_KFLAG(t->info) ? BTF_MEMBER_BIT_OFFSET(m[i].offset) : m[i].offset;
+
+		if (!m[i].name_off) {
+			long sub = btf_member_bits(b, m[i].type, name, depth + 1);
+
+			if (sub >= 0)
+				return off + sub;
+		} else if (!strcmp(btf_name(b, m[i].name_off), name)) {
+			return off;
+		}
+	}
+	return -1;
+}
+
+/* Byte offset of @member in struct @sname; -1 if absent or not byte aligned. */
+static long btf_offsetof(const struct btf_blob *b, const char *sname, const char *member)
+{
+	uint32_t id = btf_struct(b, sname);
+	long bits = id ? btf_member_bits(b, id, member, 0) : -1;
+
+	return bits >= 0 && bits % 8 == 0 ? bits / 8 : -1;
+}
+
+/*
+ * offsetof(struct bpf_array, ptrs), of map.max_entries and of struct
+ * bpf_prog's bpf_func, from the running kernel's BTF: the displacements
+ * the JIT emits.
+ */
+static void read_offsets(void)
+{
+	struct btf_blob b;
+	const char *why = "";
+	long map;
+
+	if (!btf_load(&b, &why)) {
+		off_ptrs = btf_offsetof(&b, "bpf_array", "ptrs");
+		map = btf_offsetof(&b, "bpf_array", "map");
+		off_max = btf_offsetof(&b, "bpf_map", "max_entries");
+		off_max = map >= 0 && off_max >= 0 ? map + off_max : -1;
+		off_func = btf_offsetof(&b, "bpf_prog", "bpf_func");
+		why = "no such member";
+	}
+	free(b.data);
+	free(b.types);
+	/* The legacy sequence encodes max_entries and bpf_func as disp8. */
+	check(off_ptrs > 0 && off_max > 0 && off_max < 128 && off_func > 0 && off_func < 128,
+	      "kernel BTF: offsetof(struct bpf_array, ptrs) = %ld, map.max_entries = %ld, "
+	      "offsetof(struct bpf_prog, bpf_func) = %ld%s%s", off_ptrs, off_max, off_func,
+	      off_ptrs > 0 && off_max > 0 && off_func > 0 ? "" : ": ",
+	      off_ptrs > 0 && off_max > 0 && off_func > 0 ? "" : why);
+}
+
 static int count(const unsigned char *img, size_t n, const unsigned char *pat, size_t plen)
 {
 	int c = 0;
@@ -97,33 +364,81 @@ static int count(const unsigned char *img, size_t n, const unsigned char *pat, s
 	return c;
 }
 
-/* x86-64 encodings emitted by the tail-call sequences */
-static const unsigned char cmp_max_entries_mem[] = { 0x39, 0x56 };	/* cmp [rsi + off8], edx */
-static const unsigned char load_bpf_func[] = { 0x48, 0x8b, 0x49 };	/* mov rcx, [rcx + off8] */
-static const unsigned char load_ptrs_idx[] = { 0x48, 0x8b, 0x8c, 0xd6 };	/* mov rcx, [rsi+rdx*8+d32] */
-
-static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+/* @len bytes of @head followed by the 1 or 4 byte little-endian @v. */
+static int count_v(const unsigned char *img, size_t n, const unsigned char *head, size_t len,
+		   long v, int vbytes)
 {
-	static unsigned char img[8192];
-	unsigned char cmp_imm[6] = { 0x81, 0xfa };	/* cmp edx, imm32 */
-	size_t n = jited_image(prog, img, sizeof(img));
-	int cmp_mem, bpf_func, cmp_i, ptrs;
+	unsigned char pat[16];
+	uint32_t v32 = (uint32_t)v;
 
-	memcpy(cmp_imm + 2, &max_entries, 4);
-	save_image(what, img, n);
-	cmp_mem = count(img, n, cmp_max_entries_mem, sizeof(cmp_max_entries_mem));
-	bpf_func = count(img, n, load_bpf_func, sizeof(load_bpf_func));
-	cmp_i = count(img, n, cmp_imm, sizeof(cmp_imm));
-	ptrs = count(img, n, load_ptrs_idx, sizeof(load_ptrs_idx));
-	printf("  %s: %zu bytes, cmp [rsi+off],edx x%d, mov rcx,[rcx+off] x%d, cmp edx,%u x%d, mov rcx,[rsi+rdx*8+disp] x%d\n",
-	       what, n, cmp_mem, bpf_func, max_entries, cmp_i, ptrs);
-	if (want_static)
-		check(n && !cmp_mem && !bpf_func && cmp_i == 1 && ptrs == 1,
-		      "%s: JIT image has the cache sequence (no max_entries, no bpf_func load)", what);
+	if (v < 0 || (vbytes == 1 && v > 127))
+		return -1;	/* offset unknown: counts as not found */
+	memcpy(pat, head, len);
+	if (vbytes == 1)
+		pat[len] = (unsigned char)v;
 	else
-		check(n && cmp_mem == 1 && bpf_func == 1 && ptrs == 1,
-		      "%s: JIT image has the legacy sequence", what);
+		memcpy(pat + len, &v32, 4);
+	return count(img, n, pat, len + vbytes);
 }
+
+static unsigned long roundup_pow2(unsigned long v)
+{
+	unsigned long r = 1;
+
+	while (r < v)
+		r <<= 1;
+	return r;
+}
+
+/*
+ * x86-64 encodings of the tail-call sequences (rsi = array, edx = index):
+ *   cached:  mov edx, edx; cmp edx, imm32 (max_entries)   89 d2 81 fa <imm32>
+ *            mov rcx, [rsi + rdx * 8 + cache_disp]         48 8b 8c d6 <disp32>
+ *   legacy:  mov edx, edx; cmp [rsi + max_entries], edx   89 d2 39 56 <disp8>
+ *            mov rcx, [rsi + rdx * 8 + ptrs]               48 8b 8c d6 <disp32>
+ *            mov rcx, [rcx + bpf_func]                     48 8b 49 <disp8>
+ *   direct:  cmp qword ptr [rax], MAX_TAIL_CALL_CNT        48 83 38 21
+ *            and then a poked jump, no slot load.
+ * cache_disp = offsetof(struct bpf_array, ptrs) + 8 * roundup_pow_of_two(max_entries).
+ */
+static enum shape classify(const char *what, const unsigned char *img, size_t n,
+			   unsigned int max_entries)
+{
+	static const unsigned char mov_cmp_imm[] = { 0x89, 0xd2, 0x81, 0xfa };
+	static const unsigned char mov_cmp_mem[] = { 0x89, 0xd2, 0x39, 0x56 };
+	static const unsigned char ld_slot[] = { 0x48, 0x8b, 0x8c, 0xd6 };
+	static const unsigned char ld_func[] = { 0x48, 0x8b, 0x49 };
+	static const unsigned char cmp_cnt[] = { 0x48, 0x83, 0x38, 0x21 };
+	long disp = off_ptrs < 0 ? -1 : off_ptrs + 8 * (long)roundup_pow2(max_entries);
+	int cmp_imm = count_v(img, n, mov_cmp_imm, 4, max_entries, 4);
+	int cmp_imm_any = count(img, n, mov_cmp_imm, 4);
+	int cmp_mem = count_v(img, n, mov_cmp_mem, 4, off_max, 1);
+	int cmp_mem_any = count(img, n, mov_cmp_mem, 4);
+	int ld_cache = count_v(img, n, ld_slot, 4, disp, 4);
+	int ld_ptrs = count_v(img, n, ld_slot, 4, off_ptrs, 4);
+	int ld_slot_any = count(img, n, ld_slot, 4);
+	int ld_fn = count_v(img, n, ld_func, 3, off_func, 1);
+	int ld_fn_any = count(img, n, ld_func, 3);
+	int cnt = count(img, n, cmp_cnt, 4);
+
+	printf("  %s: %zu bytes: cmp edx,%u x%d (any imm x%d); cmp [rsi+%ld],edx x%d (any x%d); "
+	       "mov rcx,[rsi+rdx*8+%ld] x%d, +%ld x%d (any x%d); mov rcx,[rcx+%ld] x%d (any x%d); "
+	       "cmp [rax],33 x%d\n", what, n, max_entries, cmp_imm, cmp_imm_any, off_max, cmp_mem,
+	       cmp_mem_any, disp, ld_cache, off_ptrs, ld_ptrs, ld_slot_any, off_func, ld_fn, ld_fn_any,
+	       cnt);
+	if (!n)
+		return SHAPE_NONE;
+	if (cmp_imm == 1 && cmp_imm_any == 1 && ld_cache == 1 && ld_slot_any == 1 &&
+	    !cmp_mem_any && !ld_fn_any && cnt == 1)
+		return SHAPE_CACHED;
+	if (cmp_mem == 1 && cmp_mem_any == 1 && ld_ptrs == 1 && ld_slot_any == 1 && ld_fn == 1 &&
+	    !cmp_imm_any && cnt == 1)
+		return SHAPE_LEGACY;
+	if (!cmp_imm_any && !cmp_mem_any && !ld_slot_any && !ld_fn_any && cnt == 1)
+		return SHAPE_DIRECT;
+	return SHAPE_OTHER;
+}
+#define HAVE_IMAGE_CHECK 1
 #elif defined(__aarch64__)
 /*
  * arm64 encodings emitted by the tail-call sequences (x1 = array,
@@ -137,6 +452,11 @@ static void check_image(const char *what, int prog, unsigned int max_entries, in
 				     (rm) << 16 | (rn) << 5 | (rt))
 #define A64_BR(rn)	(0xd61f0000u | (rn) << 5)
 
+static void read_offsets(void)
+{
+	/* the arm64 checks below need no struct offsets (and its kernel has no BTF) */
+}
+
 static int count_insn(const unsigned char *img, size_t n, uint32_t insn)
 {
 	int c = 0;
@@ -146,13 +466,11 @@ static int count_insn(const unsigned char *img, size_t n, uint32_t insn)
 	return c;
 }
 
-static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+static enum shape classify(const char *what, const unsigned char *img, size_t n,
+			   unsigned int max_entries)
 {
-	static unsigned char img[8192];
-	size_t n = jited_image(prog, img, sizeof(img));
 	int ld_max, ld_func, ld_slot, mov_max, br_target;
 
-	save_image(what, img, n);
 	ld_max = count_insn(img, n, A64_LDR_REG(0, 10, 1, 10));
 	ld_func = count_insn(img, n, A64_LDR_REG(1, 10, 11, 10));
 	ld_slot = count_insn(img, n, A64_LDR_REG(1, 11, 10, 11));
@@ -161,29 +479,139 @@ static void check_image(const char *what, int prog, unsigned int max_entries, in
 	br_target = count_insn(img, n, A64_BR(11));
 	printf("  %s: %zu bytes, ldr w10,[x1,x10] x%d, ldr x10,[x11,x10] x%d, ldr x11,[x10,x11] x%d, mov w10,#%u x%d, br x11 x%d\n",
 	       what, n, ld_max, ld_func, ld_slot, max_entries, mov_max, br_target);
-	if (want_static)
-		check(n && !ld_max && !ld_func && mov_max == 1 && ld_slot == 1 && br_target == 1,
-		      "%s: JIT image has the cache sequence (no max_entries, no bpf_func load)", what);
-	else
-		check(n && ld_max == 1 && ld_func == 1 && ld_slot == 1 && !br_target,
-		      "%s: JIT image has the legacy sequence", what);
+	if (!n)
+		return SHAPE_NONE;
+	if (!ld_max && !ld_func && mov_max == 1 && ld_slot == 1 && br_target == 1)
+		return SHAPE_CACHED;
+	if (ld_max == 1 && ld_func == 1 && ld_slot == 1 && !br_target)
+		return SHAPE_LEGACY;
+	return SHAPE_OTHER;
 }
+#define HAVE_IMAGE_CHECK 1
 #else
-static void check_image(const char *what, int prog, unsigned int max_entries, int want_static)
+static void read_offsets(void)
 {
-	(void)prog, (void)max_entries, (void)want_static;
-	printf("note: %s: no image check for this architecture\n", what);
 }
 #endif
 
-static void behaviour(unsigned int max_entries, int cache)
+#ifdef HAVE_IMAGE_CHECK
+/*
+ * The JITed image of @prog, a tail call through a prog array of
+ * @max_entries, must show @want. With @save, the image is kept in
+ * TCC_IMG_DIR under the name @what. On a kernel without the series
+ * (base_kernel) the result is printed, not counted.
+ */
+static void check_image(const char *what, int prog, unsigned int max_entries, enum shape want,
+			int save)
+{
+	static unsigned char img[8192];
+	size_t n = jited_image(prog, img, sizeof(img));
+	enum shape got;
+
+	if (save)
+		save_image(what, img, n);
+	got = classify(what, img, n, max_entries);
+	if (want_legacy && want == SHAPE_CACHED)
+		want = SHAPE_LEGACY;
+	if (base_kernel) {
+		printf("note: %s: JIT image has %s (%s with the series; not counted)\n", what,
+		       shape_name[got], got == want ? "as" : "unlike");
+		return;
+	}
+	if (got == want)
+		check(1, "%s: JIT image has %s", what, shape_name[want]);
+	else
+		check(0, "%s: JIT image has %s, not %s", what, shape_name[got], shape_name[want]);
+}
+
+/*
+ * Which kernel: the image of a static-map site (max_entries 5, cache
+ * pass). The legacy sequence there is a kernel without the series, unless
+ * TCC_EXPECT_CACHE=1 says it has the series: then the image checks fail.
+ */
+static void probe(void)
+{
+	static unsigned char img[8192];
+	int map = prog_array_create(5), st = map >= 0 ? caller_static(map) : -1;
+	size_t n = st >= 0 ? jited_image(st, img, sizeof(img)) : 0;
+	enum shape got = classify("probe: static site", img, n, 5);
+
+	if (want_legacy) {
+		printf("note: TCC_EXPECT_CACHE=0: every site must show the legacy sequence\n");
+	} else if (got == SHAPE_LEGACY && !want_cache) {
+		base_kernel = 1;
+		printf("note: legacy image: kernel without the series (static site, max_entries 5; "
+		       "no TCC_EXPECT_CACHE=1): image checks are printed, not counted\n");
+	} else if (got == SHAPE_LEGACY) {
+		printf("note: legacy image at a static site although TCC_EXPECT_CACHE=1: "
+		       "the image checks fail\n");
+	} else if (got == SHAPE_CACHED && !want_cache) {
+		printf("note: cached image without TCC_EXPECT_CACHE=1: the images are checked as with the series\n");
+	}
+	if (st >= 0)
+		close(st);
+	if (map >= 0)
+		close(map);
+}
+#else
+static void check_image(const char *what, int prog, unsigned int max_entries, enum shape want,
+			int save)
+{
+	(void)prog, (void)max_entries, (void)want, (void)save;
+	printf("note: %s: no image check for this architecture\n", what);
+}
+
+static void probe(void)
+{
+}
+#endif
+
+/* The two passes: programs loaded with bpf_jit_harden=0, then =2. */
+enum pass { PASS_CACHE, PASS_LEGACY };
+static const char *const pass_name[] = { "cache", "legacy (bpf_jit_harden=2)" };
+
+/* The images of a pass's sites, through arrays of max_entries @me. */
+static void images(enum pass pass, unsigned int me, int st, int po, int di)
+{
+	char what[96];
+
+	if (pass == PASS_CACHE) {
+#ifdef __x86_64__
+		/* every size: the displacement follows roundup_pow_of_two(max_entries) */
+		snprintf(what, sizeof(what), me == 5 ? "static site" : "static site, max_entries %u", me);
+		check_image(what, st, me, SHAPE_CACHED, me == 5);
+		if (me != 5)
+			return;
+		check_image("poisoned site", po, me, SHAPE_LEGACY, 1);
+		/* constant-key sites stay direct on x86-64: nothing to keep */
+		check_image("constant-key site", di, me, SHAPE_DIRECT, 0);
+#else
+		if (me != 5)
+			return;
+		check_image("static site", st, me, SHAPE_CACHED, 1);
+		check_image("poisoned site", po, me, SHAPE_LEGACY, 1);
+		/* arm64 has no direct tail calls: the cache serves constant keys */
+		check_image("constant-key site", di, me, SHAPE_CACHED, 1);
+#endif
+		return;
+	}
+	if (me != 5)
+		return;
+	/* blinded programs: the legacy sequence everywhere, no direct tail call */
+	check_image("static site, bpf_jit_harden=2", st, me, SHAPE_LEGACY, 1);
+	check_image("poisoned site, bpf_jit_harden=2", po, me, SHAPE_LEGACY, 1);
+	check_image("constant-key site, bpf_jit_harden=2", di, me, SHAPE_LEGACY, 1);
+	(void)what;
+}
+
+static void behaviour(unsigned int max_entries, enum pass pass)
 {
 	int map = prog_array_create(max_entries), other = prog_array_create(max_entries);
 	int t[3], st, po, di;
 	unsigned int last = max_entries - 1;
-	char tag[64];
+	char tag[96];
 
-	snprintf(tag, sizeof(tag), "max_entries=%u cache=%d", max_entries, cache);
+	snprintf(tag, sizeof(tag), "max_entries=%u, %s", max_entries, pass_name[pass]);
 	if (map < 0 || other < 0) {
 		check(0, "%s: map create: %s", tag, strerror(errno));
 		return;
@@ -197,16 +625,7 @@ static void behaviour(unsigned int max_entries, int cache)
 		check(0, "%s: program load failed", tag);
 		return;
 	}
-	if (max_entries == 5) {
-		check_image(cache > 0 ? "static site, cache on" : "static site, cache off",
-			    st, max_entries, cache > 0);
-		check_image("poisoned site", po, max_entries, 0);
-#ifdef __aarch64__
-		check_image(cache > 0 ? "constant-key site, cache on" :
-			    "constant-key site, cache off", di, max_entries, cache > 0);
-#endif
-	}
-
+	images(pass, max_entries, st, po, di);
 	/* empty array */
 	check(run(st, 0, 0) == FALLTHROUGH && run(po, 0, 0) == FALLTHROUGH &&
 	      run(di, 0, 0) == FALLTHROUGH, "%s: empty slot falls through", tag);
@@ -263,7 +682,7 @@ static void behaviour(unsigned int max_entries, int cache)
  * The 33-call limit through a static site: a program that counts its runs
  * in cb[2] and tail calls itself runs 1 + MAX_TAIL_CALL_CNT times.
  */
-static void limit(int cache)
+static void limit(enum pass pass)
 {
 	int map = prog_array_create(4), prog;
 	struct bpf_insn insns[] = {
@@ -281,17 +700,17 @@ static void limit(int cache)
 
 	prog = sock_prog_load(insns, ARRAY_SIZE(insns));
 	if (map < 0 || prog < 0) {
-		check(0, "cache=%d: limit: setup failed", cache);
+		check(0, "%s: limit: setup failed", pass_name[pass]);
 		return;
 	}
 	map_update(map, 2, prog);
 	r = run(prog, 2, 0);
 	check(r == 1 + MAX_TAIL_CALL_CNT,
-	      "cache=%d: a static site that tail calls itself runs %d times (got %ld)",
-	      cache, 1 + MAX_TAIL_CALL_CNT, r);
+	      "%s: a static site that tail calls itself runs %d times (got %ld)",
+	      pass_name[pass], 1 + MAX_TAIL_CALL_CNT, r);
 	r = run(prog, 3, 0);
-	check(r == 1, "cache=%d: the same program with an empty slot runs once (got %ld)",
-	      cache, r);
+	check(r == 1, "%s: the same program with an empty slot runs once (got %ld)",
+	      pass_name[pass], r);
 	map_delete(map, 2);
 	close(prog);
 	close(map);
@@ -335,7 +754,7 @@ static int load_func_btf(void)
 }
 
 /* A static site in a subprogram: the tail call replaces the subprogram. */
-static void subprog(int cache)
+static void subprog(enum pass pass)
 {
 	int map = prog_array_create(3), t = target(100), btf = load_func_btf(), prog;
 	const struct bpf_func_info fi[] = { { 0, 4 }, { 3, 5 } };
@@ -355,14 +774,14 @@ static void subprog(int cache)
 		fprintf(stderr, "BTF load: %s\n", strerror(errno));
 	prog = prog_load_btf(insns, ARRAY_SIZE(insns), btf, fi, ARRAY_SIZE(fi));
 	if (map < 0 || t < 0 || btf < 0 || prog < 0) {
-		check(0, "cache=%d: subprog: setup failed", cache);
+		check(0, "%s: subprog: setup failed", pass_name[pass]);
 		return;
 	}
 	map_update(map, 1, t);
 	check(run(prog, 1, 0) == 1100 && run(prog, 0, 0) == 1000 + FALLTHROUGH &&
 	      run(prog, 3, 0) == 1000 + FALLTHROUGH,
-	      "cache=%d: static site in a subprogram: jumps, empty slot and index past the end fall through",
-	      cache);
+	      "%s: static site in a subprogram: jumps, empty slot and index past the end fall through",
+	      pass_name[pass]);
 	map_delete(map, 1);
 	close(prog);
 	close(btf);
@@ -370,30 +789,60 @@ static void subprog(int cache)
 	close(map);
 }
 
+/* Set bpf_jit_harden for a pass; a value that cannot be set is a failed check. */
+static int set_harden(int v)
+{
+	if (jit_harden_get() == v)
+		return 0;
+	if (jit_harden_set(v)) {
+		check(0, "set %s to %d: %s", JIT_HARDEN_PATH, v, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int harden_orig = -1;
+
+static void restore_harden(void)
+{
+	if (harden_orig >= 0 && jit_harden_get() != harden_orig && jit_harden_set(harden_orig))
+		fprintf(stderr, "restoring %s to %d: %s\n", JIT_HARDEN_PATH, harden_orig,
+			strerror(errno));
+}
+
 int main(void)
 {
 	static const unsigned int sizes[] = { 1, 5, 8 };
-	int have_sysctl;
+	static const int harden[] = { [PASS_CACHE] = 0, [PASS_LEGACY] = 2 };
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	raw_log = log_buf;
 	raw_log_size = sizeof(log_buf);
-	have_sysctl = set_cache_sysctl(1) == 0;
-	if (!have_sysctl)
-		printf("note: no kernel.bpf_tailcall_cache; testing behaviour only\n");
-	for (int cache = 1; cache >= 0; cache--) {
-		if (have_sysctl && set_cache_sysctl(cache)) {
-			check(0, "set kernel.bpf_tailcall_cache=%d", cache);
+	want_cache = expect_cache();
+	want_legacy = getenv("TCC_EXPECT_CACHE") && !strcmp(getenv("TCC_EXPECT_CACHE"), "0");
+	printf("note: TCC_EXPECT_CACHE=%d: %s\n", want_cache,
+	       want_cache ? "the kernel has the series: static sites must be cached"
+			  : "the image of a static site tells the kernel");
+	harden_orig = jit_harden_get();
+	if (harden_orig < 0)
+		check(0, "read %s: %s", JIT_HARDEN_PATH, strerror(errno));
+	else
+		atexit(restore_harden);
+	read_offsets();
+	for (enum pass pass = PASS_CACHE; pass <= PASS_LEGACY; pass++) {
+		if (set_harden(harden[pass]))
 			continue;
-		}
-		if (!have_sysctl && !cache)
-			break;
+		if (pass == PASS_CACHE)
+			probe();
 		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
-			behaviour(sizes[i], have_sysctl ? cache : -1);
-		limit(have_sysctl ? cache : -1);
-		subprog(have_sysctl ? cache : -1);
+			behaviour(sizes[i], pass);
+		limit(pass);
+		subprog(pass);
 	}
-	if (have_sysctl)
-		set_cache_sysctl(1);
+	restore_harden();
+	if (harden_orig >= 0)
+		check(jit_harden_get() == harden_orig, "%s restored to %d", JIT_HARDEN_PATH,
+		      harden_orig);
 	printf("tailcall_cache: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

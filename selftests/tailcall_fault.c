@@ -11,14 +11,17 @@
  *     no fault injected is a failure;
  *   - afterwards every slot of the prog array is checked behaviourally:
  *     BPF_MAP_LOOKUP_ELEM gives the id of the slot's program, and the
- *     static-map (cache), legacy (kernel.bpf_tailcall_cache=0) and direct
- *     callers must return that program's value, or fall through for an
- *     empty slot. A cache that points at a program not in its slot fails.
+ *     static-map (cache), legacy (the static caller loaded with
+ *     bpf_jit_harden=2: constant blinding keeps the legacy sequence) and
+ *     direct callers must return that program's value, or fall through
+ *     for an empty slot. A cache that points at a program not in its slot
+ *     fails.
  * Operations: prog-array create (small: kmalloc, large: vmalloc), update of
  * an empty slot of an array with no owner yet (owner allocation), update
  * into an empty slot and replace under callers, delete, and the loads of
  * static, direct and legacy callers (verifier fixups, poke descriptors,
- * map_poke_track, JIT).
+ * map_poke_track, JIT; for the legacy one also constant blinding).
+ * A bpf_jit_harden that cannot be set to 2 and back is a failed check.
  *
  * Before each call "tcc-fault: OP nth=N" goes to /dev/kmsg, so the host can
  * match the kernel's "FAULT_INJECTION: forcing a failure" stack dumps with
@@ -37,7 +40,6 @@
 
 static int t[NT], tval[NT];
 static unsigned int tid[NT];
-static int have_sysctl;
 static unsigned long injected_total, absorbed_total;
 
 static int write_file(const char *path, const char *val)
@@ -405,6 +407,7 @@ int main(int argc, char **argv)
 	int leak = argc > 1 && !strcmp(argv[1], "-k");
 	struct arr m = { .max_entries = 4, .dkey = 1 }, owner = { .max_entries = 2 };
 	struct op_arg o = { 0 };
+	int harden;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	failnth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
@@ -417,7 +420,6 @@ int main(int argc, char **argv)
 	if (leak)
 		check(!write_file("/sys/kernel/debug/kmemleak", "clear"), "kmemleak: clear");
 
-	have_sysctl = set_cache_sysctl(1) == 0;
 	for (int i = 0; i < NT; i++) {
 		tval[i] = 100 + i;
 		t[i] = target(tval[i]);
@@ -430,21 +432,21 @@ int main(int argc, char **argv)
 	m.map = prog_array_create(m.max_entries);
 	m.st = caller_static(m.map);
 	m.di = caller_direct(m.map, m.dkey);
-	m.lg = -1;
-	if (have_sysctl && !set_cache_sysctl(0)) {
-		m.lg = caller_static(m.map);
-		set_cache_sysctl(1);
+	m.lg = caller_hardened(m.map);
+	if (m.lg == -2) {
+		check(0, "setup: the legacy caller: bpf_jit_harden=2 (%s): %s", JIT_HARDEN_PATH,
+		      strerror(errno));
+		return 1;
 	}
 	owner.map = prog_array_create(owner.max_entries);
 	owner.st = owner.lg = owner.di = -1;
-	if (m.map < 0 || m.st < 0 || m.di < 0 || (have_sysctl && m.lg < 0) || owner.map < 0) {
+	if (m.map < 0 || m.st < 0 || m.di < 0 || m.lg < 0 || owner.map < 0) {
 		check(0, "setup: %s", strerror(errno));
 		return 1;
 	}
 	map_update(m.map, 0, t[0]);
 	map_update(m.map, 1, t[1]);
-	check(!verify(&m, "setup"), "setup: array of 4 with static%s and direct callers",
-	      m.lg >= 0 ? ", legacy" : "");
+	check(!verify(&m, "setup"), "setup: array of 4 with static, legacy and direct callers");
 
 	o.max_entries = 4;
 	fault_loop("create prog array max_entries=4", op_create, &o, after_create, NULL, "2");
@@ -473,19 +475,22 @@ int main(int argc, char **argv)
 	fault_loop("load: static caller", op_load, &o, after_load, &m, "1");
 	o.kind = 1;
 	fault_loop("load: direct caller", op_load, &o, after_load, &m, "1");
-	if (have_sysctl && !set_cache_sysctl(0)) {
+	harden = jit_harden_get();
+	if (harden < 0 || jit_harden_set(2)) {
+		check(0, "set %s to 2 for the legacy caller's load: %s", JIT_HARDEN_PATH,
+		      strerror(errno));
+	} else {
 		o.kind = 0;
-		fault_loop("load: static caller with kernel.bpf_tailcall_cache=0", op_load, &o,
+		fault_loop("load: static caller with bpf_jit_harden=2", op_load, &o,
 			   after_load, &m, "1");
-		set_cache_sysctl(1);
+		check(!jit_harden_set(harden), "restore %s to %d", JIT_HARDEN_PATH, harden);
 	}
 	check(!verify(&m, "end"), "end: every caller agrees with every slot");
 
 	/* Drop everything; the clear and the frees run before the scan. */
 	close(m.st);
 	close(m.di);
-	if (m.lg >= 0)
-		close(m.lg);
+	close(m.lg);
 	close(m.map);
 	close(owner.map);
 	for (int i = 0; i < NT; i++)

@@ -10,7 +10,9 @@
  *
  * Caller threads BPF_PROG_TEST_RUN programs that tail call through
  *   - static: the map is known, the key comes from cb[0] (the cache),
- *   - legacy: the same program JITed with kernel.bpf_tailcall_cache=0,
+ *   - legacy: the same program loaded with bpf_jit_harden=2 (constant
+ *     blinding keeps the legacy sequence; the previous value is restored,
+ *     and no other program is loaded meanwhile),
  *   - poisoned: the map depends on cb[1] (legacy sequence in any case),
  *   - direct: constant key (text-poked jump),
  * with keys inside the array, at max_entries and 0xffffffff.
@@ -65,7 +67,7 @@ static int pool_fd[POOL], pool_val[POOL];
 static atomic_int next_value;
 static atomic_int stop;
 static atomic_uint ephem_cursor;
-static int have_sysctl, no_direct, break_checker;
+static int no_direct, break_checker;
 static _Atomic int broke_once;
 
 static atomic_ulong n_calls[NSITES], n_jumped[NSITES], n_fell;
@@ -144,7 +146,10 @@ static int new_target(int *value)
 
 	if (v >= MAX_VALUES)
 		return -1;
+	/* not while a legacy caller is loaded with bpf_jit_harden=2 */
+	pthread_mutex_lock(&load_lock);
 	fd = target(VALUE_BASE + v);
+	pthread_mutex_unlock(&load_lock);
 	if (fd < 0) {
 		error("target load");
 		return -1;
@@ -154,7 +159,11 @@ static int new_target(int *value)
 	return fd;
 }
 
-/* Load the callers of @a (map fd @map); every caller load holds load_lock. */
+/*
+ * Load the callers of @a (map fd @map). Every program load holds
+ * load_lock: bpf_jit_harden=2 is global while the legacy caller loads, and
+ * must reach no other program (nor two threads switch and restore it).
+ */
 static int load_callers(struct marr *a, int map, int other)
 {
 	pthread_mutex_lock(&load_lock);
@@ -162,16 +171,14 @@ static int load_callers(struct marr *a, int map, int other)
 	a->po = caller_poisoned(map, other);
 	for (unsigned int k = 0; k <= a->max_entries; k++)
 		a->di[k] = no_direct ? -1 : caller_direct(map, k);
-	/* The sysctl is read when the program is JITed. */
-	if (have_sysctl && !set_cache_sysctl(0)) {
-		a->lg = caller_static(map);
-		if (set_cache_sysctl(1))
-			error("set kernel.bpf_tailcall_cache=1");
-	} else {
-		a->lg = -1;
-	}
+	a->lg = caller_hardened(map);
 	pthread_mutex_unlock(&load_lock);
-	if (a->st < 0 || a->po < 0 || (have_sysctl && a->lg < 0)) {
+	if (a->lg == -2) {
+		error("legacy caller: bpf_jit_harden=2 and back (%s)", JIT_HARDEN_PATH);
+		a->lg = -1;
+		return -1;
+	}
+	if (a->st < 0 || a->po < 0 || a->lg < 0) {
 		error("caller load");
 		return -1;
 	}
@@ -187,8 +194,7 @@ static void close_callers(struct marr *a)
 {
 	close(a->st);
 	close(a->po);
-	if (a->lg >= 0)
-		close(a->lg);
+	close(a->lg);
 	for (unsigned int k = 0; k <= a->max_entries; k++)
 		if (a->di[k] >= 0)
 			close(a->di[k]);
@@ -375,7 +381,7 @@ static void *caller(void *arg)
 			prog = a->st;
 			break;
 		case SITE_LEGACY:
-			prog = a->lg >= 0 ? a->lg : a->st;
+			prog = a->lg;
 			break;
 		case SITE_POISONED:
 			prog = a->po;
@@ -433,12 +439,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	have_sysctl = set_cache_sysctl(1) == 0;
-	printf("storm: %u s, %u writers, %u callers, %ld CPUs online, sites: static%s poisoned%s\n",
-	       secs, nw, nc, sysconf(_SC_NPROCESSORS_ONLN),
-	       have_sysctl ? " legacy(sysctl=0)" : "", no_direct ? "" : " direct");
-	if (!have_sysctl)
-		printf("note: no kernel.bpf_tailcall_cache: the legacy callers are static ones\n");
+	printf("storm: %u s, %u writers, %u callers, %ld CPUs online, sites: static legacy(bpf_jit_harden=2) poisoned%s\n",
+	       secs, nw, nc, sysconf(_SC_NPROCESSORS_ONLN), no_direct ? "" : " direct");
 
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -531,8 +533,7 @@ int main(int argc, char **argv)
 		 */
 		ok[n++] = atomic_load(&n_jumped[SITE_STATIC]) > 0 &&
 			  atomic_load(&n_jumped[SITE_POISONED]) > 0;
-		if (have_sysctl)
-			ok[n++] = atomic_load(&n_jumped[SITE_LEGACY]) > 0;
+		ok[n++] = atomic_load(&n_jumped[SITE_LEGACY]) > 0;
 		if (!no_direct)
 			ok[n++] = atomic_load(&n_jumped[SITE_DIRECT]) > 0;
 		ok[n++] = atomic_load(&n_updates) > 0 && atomic_load(&n_deletes) > 0;

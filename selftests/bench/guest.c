@@ -11,8 +11,9 @@
  * slot <counter>, so slot 0 entered with cb[0] = 0 runs N tail calls and
  * the last program falls through the empty slot N + 1 and returns N + 1.
  *
- *   cache   key from cb[0] (variable), kernel.bpf_tailcall_cache=1
- *   legacy  the same programs with kernel.bpf_tailcall_cache=0
+ *   cache   key from cb[0] (variable): the cached target
+ *   legacy  the same programs, the call site poisoned: a second prog array
+ *           reaches it on a path that never runs (the legacy sequence)
  *   direct  constant key per program (poked direct jump)
  *   floor   one program doing the same N + 1 increments, no tail call
  *   gotox   the same in one program, N indirect jumps through an insn array
@@ -81,12 +82,6 @@ static long run_timed(int prog, unsigned int repeat, unsigned int *ns)
 	return a.test.retval;
 }
 
-static void must_set_cache(int on)
-{
-	if (set_cache_sysctl(on))
-		die("writing kernel.bpf_tailcall_cache failed%s", "");
-}
-
 /*
  * Dump prog's JITed image to OUT_DIR/<name>.bin and return its kernel
  * address; *ctx_off is the offset of the first ctx load after the
@@ -130,8 +125,21 @@ static uint64_t dump(int prog, const char *name, size_t *len, int *ctx_off)
 	return ksym;
 }
 
-/* A link of the chain; direct_key < 0: key = the counter (variable). */
-static int link_prog(int map, int direct_key)
+/*
+ * A link of the chain; direct_key < 0: key = the counter (variable). Every
+ * link has the same code around its tail call:
+ *
+ *   r2 = poison; if r3 == POISON_KEY goto +2; r2 = map; [r3 = direct_key;]
+ *
+ * The counter in r3 (1..N + 1) is never POISON_KEY, so the call always goes
+ * through @map, but the verifier cannot tell and follows both paths: with
+ * @poison another prog array the site is poisoned (the legacy sequence);
+ * with @poison == @map it is not (cache, direct). The cache and legacy
+ * images then differ only in the tail-call sequence and in the first
+ * immediate, and every variant pays the same not-taken branch.
+ */
+#define POISON_KEY 0x7fffffff
+static int link_prog(int map, int poison, int direct_key)
 {
 	struct bpf_insn insns[16];
 	size_t n = 0;
@@ -140,10 +148,13 @@ static int link_prog(int map, int direct_key)
 	insns[n++] = LDX_W(BPF_REG_3, BPF_REG_6, CB0);
 	insns[n++] = ADD64_IMM(BPF_REG_3, 1);
 	insns[n++] = STX_W(BPF_REG_6, BPF_REG_3, CB0);
-	if (direct_key >= 0)
-		insns[n++] = MOV64_IMM(BPF_REG_3, direct_key);
+	insns[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, poison);
+	insns[n++] = INSN(0, 0, 0, 0, 0);
+	insns[n++] = JEQ_IMM(BPF_REG_3, POISON_KEY, 2);
 	insns[n++] = INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, map);
 	insns[n++] = INSN(0, 0, 0, 0, 0);
+	if (direct_key >= 0)
+		insns[n++] = MOV64_IMM(BPF_REG_3, direct_key);
 	insns[n++] = MOV64_REG(BPF_REG_1, BPF_REG_6);
 	insns[n++] = CALL(BPF_FUNC_tail_call);
 	insns[n++] = LDX_W(BPF_REG_0, BPF_REG_6, CB0);
@@ -238,25 +249,29 @@ static int nentries;
 static void one_case(const char *variant, unsigned int n_calls)
 {
 	unsigned int max_entries = n_calls + 2, nprogs = n_calls + 1;
-	int map = -1, progs[MAX_N + 1];
+	int map = -1, poison = -1, progs[MAX_N + 1];
+	int legacy = !strcmp(variant, "legacy"), direct = !strcmp(variant, "direct");
+	const char *site = legacy ? "poisoned" : direct ? "direct" : "static";
 	char name[64], cname[32];
-	int sysctl = strcmp(variant, "legacy") ? 1 : 0;
 	long ret;
 
 	snprintf(cname, sizeof(cname), "%s-n%u", variant, n_calls);
-	must_set_cache(sysctl);
 	if (!strcmp(variant, "floor")) {
+		site = "none";
 		nprogs = 1;
 		progs[0] = floor_prog(n_calls);
 	} else if (!strcmp(variant, "gotox")) {
+		site = "none";
 		nprogs = 1;
 		progs[0] = gotox_prog(n_calls, &map);
 	} else {
 		map = prog_array_create(max_entries);
-		if (map < 0)
+		/* legacy: a second, empty prog array poisons the call site */
+		poison = legacy ? prog_array_create(max_entries) : map;
+		if (map < 0 || poison < 0)
 			die("map create failed%s", "");
 		for (unsigned int i = 0; i < nprogs; i++)
-			progs[i] = link_prog(map, strcmp(variant, "direct") ? -1 : (int)i + 1);
+			progs[i] = link_prog(map, poison, direct ? (int)i + 1 : -1);
 		/* Fill the slots after loading: direct jumps are poked now. */
 		for (unsigned int i = 0; i < nprogs; i++)
 			must_update(map, i, progs[i]);
@@ -270,9 +285,9 @@ static void one_case(const char *variant, unsigned int n_calls)
 		fprintf(stderr, "bench guest: %s returned %ld, want %u\n", cname, ret, n_calls + 1);
 		exit(1);
 	}
-	fprintf(manifest, "case %s variant=%s n=%u max_entries=%u nprogs=%u sysctl=%d retval=%ld\n",
+	fprintf(manifest, "case %s variant=%s n=%u max_entries=%u nprogs=%u site=%s retval=%ld\n",
 		cname, variant, n_calls, map >= 0 && strcmp(variant, "gotox") ? max_entries : 0,
-		nprogs, sysctl, ret);
+		nprogs, site, ret);
 	if (!strcmp(variant, "gotox")) {	/* the jump table: JITed offsets */
 		for (unsigned int k = 0; k <= n_calls; k++) {
 			struct insn_array_value v;
@@ -351,7 +366,6 @@ int main(int argc, char **argv)
 		for (size_t v = 0; v < ARRAY_SIZE(variants); v++)
 			one_case(variants[v], n);
 	}
-	must_set_cache(1);
 	if (fclose(manifest))
 		die("writing %s failed", path);
 	if (time_rounds > 0)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs in the guest (scripts/bench.sh): JIT the benchmark programs with the
-# cache on and off and dump them, with what the host needs to know about
-# this kernel (thunk addresses, mitigations).
+# Runs in the guest (scripts/bench.sh): JIT the benchmark programs (static,
+# poisoned and constant-key tail-call sites, a floor, a jump table) and dump
+# them, with what the host needs to know about this kernel (thunk
+# addresses, mitigations). scripts/bench.sh checks that the kernel has the
+# series; scripts/bench-prepare.py that the images have the sequences.
 # In-guest timing: TIME=auto times the programs only under KVM (kvm-clock
 # offered; an emulator's timings mean nothing), force always, off never.
 # Usage: guest.sh OUT_DIR GUEST_BINARY auto|force|off N...
@@ -10,7 +12,6 @@ set -euo pipefail
 out=$1 bin=$2 time=$3
 shift 3
 echo 1 >/proc/sys/net/core/bpf_jit_enable
-[ -e /proc/sys/kernel/bpf_tailcall_cache ] || { echo "no kernel.bpf_tailcall_cache: not the series' kernel" >&2; exit 1; }
 {
 	echo "uname $(uname -r)"
 	echo "spectre_v2 $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"

@@ -9,7 +9,9 @@
  * vmlinux, the cached targets at ptrs[index_mask + 1 + key]) and one
  * struct bpf_prog per program, each on its own page (bpf_func at its
  * offset), copies the images into executable memory, patches the prog
- * array's address and the poked direct jumps, and for form "plain" checks
+ * array's address (and the legacy variant's poisoning array's: an empty
+ * prog array its call site reaches on a path that never runs) and the
+ * poked direct jumps, and for form "plain" checks
  * that the bytes it executes are the dumped bytes except in the relocated
  * fields. Every call's return value is checked (N + 1: the chain ran).
  * The gotox case gets its jump table (insn array) the same way.
@@ -39,7 +41,10 @@
 #define MAX_RELS 256
 #define PAGE 4096
 
-enum { R_ARRAY, R_PROG, R_THUNK, R_TABLE };
+enum { R_ARRAY, R_PROG, R_THUNK, R_TABLE, R_OTHER };
+
+/* Relocations that hold a 64-bit address (the others a rel32). */
+#define REL_ABS64(k) ((k) == R_ARRAY || (k) == R_TABLE || (k) == R_OTHER)
 
 struct rel { int slot, kind, off, tslot, addend; };
 struct img { size_t len; char file[256]; unsigned char *bytes, *code; };
@@ -50,7 +55,7 @@ struct bcase {
 	void **table;
 	struct img img[MAX_PROGS];
 	struct rel rel[MAX_RELS];
-	unsigned char *array, *prog[MAX_PROGS + 1];
+	unsigned char *array, *other, *prog[MAX_PROGS + 1];
 	void *flush[4 * MAX_PROGS + 8];
 	unsigned int (*entry)(void *ctx, const void *insn);
 };
@@ -161,7 +166,8 @@ static void read_cases(const char *path)
 			r = &c->rel[c->nrel++];
 			n = sscanf(line, "rel %d %15s %d %d %d", &r->slot, kind, &r->off, &r->tslot, &r->addend);
 			r->kind = !strcmp(kind, "array") ? R_ARRAY : !strcmp(kind, "prog") ? R_PROG :
-				  !strcmp(kind, "thunk") ? R_THUNK : !strcmp(kind, "table") ? R_TABLE : -1;
+				  !strcmp(kind, "thunk") ? R_THUNK : !strcmp(kind, "table") ? R_TABLE :
+				  !strcmp(kind, "other") ? R_OTHER : -1;
 			if (r->kind < 0 || n < 3 || (r->kind == R_PROG && n != 5) ||
 			    r->slot < 0 || r->slot >= c->nprogs ||
 			    (r->kind == R_PROG && (r->tslot < 0 || r->tslot >= c->nprogs)))
@@ -188,7 +194,7 @@ static int in_reloc(const struct bcase *c, int slot, size_t i)
 {
 	for (int r = 0; r < c->nrel; r++) {
 		const struct rel *x = &c->rel[r];
-		size_t w = x->kind == R_ARRAY || x->kind == R_TABLE ? 8 : 4;
+		size_t w = REL_ABS64(x->kind) ? 8 : 4;
 
 		if (x->slot == slot && i >= (size_t)x->off && i < x->off + w)
 			return 1;
@@ -226,6 +232,9 @@ static void setup(struct bcase *c)
 	c->array = map_pages(asize, PROT_READ | PROT_WRITE);
 	memcpy(c->array + off_max, &c->max_entries, 4);
 	ptrs = (void **)(c->array + off_ptrs);
+	/* The poisoning array: same size, every slot empty (never reached). */
+	c->other = map_pages(asize, PROT_READ | PROT_WRITE);
+	memcpy(c->other + off_max, &c->max_entries, 4);
 	for (int i = 0; i < c->nprogs; i++) {
 		/* struct bpf_prog, vmalloc'ed: a page of its own. */
 		c->prog[i] = map_pages(PAGE, PROT_READ | PROT_WRITE);
@@ -248,11 +257,12 @@ static void setup(struct bcase *c)
 		const struct rel *x = &c->rel[r];
 		unsigned char *at = c->img[x->slot].code + x->off;
 
-		if (x->off < 0 || (size_t)x->off + (x->kind == R_ARRAY || x->kind == R_TABLE ? 8 : 4) >
-		    c->img[x->slot].len)
+		if (x->off < 0 || (size_t)x->off + (REL_ABS64(x->kind) ? 8 : 4) > c->img[x->slot].len)
 			die("relocation outside its image", c->name);
 		if (x->kind == R_ARRAY)
 			memcpy(at, &c->array, 8);
+		else if (x->kind == R_OTHER)
+			memcpy(at, &c->other, 8);
 		else if (x->kind == R_TABLE)
 			memcpy(at, &c->table, 8);
 		else if (x->kind == R_PROG)

@@ -2,9 +2,10 @@
 # shellcheck shell=dash
 # SPDX-License-Identifier: GPL-2.0
 # /init of the arm64 test initramfs (busybox, no root file system): run
-# test_bpf.sh with the passes in /passes, then print its result files on
-# the console between markers for the host to split (binary JIT images
-# base64-encoded), and power off.
+# test_bpf.sh with the passes in /passes and TCC_EXPECT_CACHE from
+# /expect_cache (1: the kernel has the series), then print its result
+# files on the console between markers for the host to split (binary JIT
+# images base64-encoded), and power off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -13,7 +14,9 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # Kernel messages go to OUT/dmesg.txt; keep them off the console so they
 # cannot interleave with the files printed below (panics still show).
 dmesg -n 1
-echo "tcc-arm64: begin $(uname -r) $(nproc) CPUs"
+TCC_EXPECT_CACHE=$(cat /expect_cache 2>/dev/null || echo 0)
+export TCC_EXPECT_CACHE
+echo "tcc-arm64: begin $(uname -r) $(nproc) CPUs, TCC_EXPECT_CACHE=$TCC_EXPECT_CACHE"
 # shellcheck disable=SC2046 # the passes are words
 /test_bpf.sh /out /test_bpf.ko $(cat /passes)
 echo "tcc-arm64: test_bpf.sh rc=$?"

@@ -4,22 +4,27 @@
 # selftests tier in one boot, one summary line per suite:
 #   NAME: N passed, M failed
 # Suites:
-#   test_bpf        test_bpf.ko, all suites with the JIT and the cache on, and
-#                   test_tail_calls again with kernel.bpf_tailcall_cache=0
-#                   (the latter only on kernels with the sysctl)
+#   test_bpf        test_bpf.ko, all suites with the JIT
 #   tailcalls       test_progs -t tailcalls (upstream, unmodified)
 #   tailcall_cache  test_progs -t tailcall_cache (the series' selftests;
 #                   absent from a tree without them)
-#   cache_switch    project check: tailcalls and tailcall_cache run once with
-#                   kernel.bpf_tailcall_cache=0 and once with 1; a subtest
-#                   passes if it passed both times (a subtest skipped both
-#                   times is listed, not counted)
+#   harden_switch   project check: tailcalls and tailcall_cache run once with
+#                   net.core.bpf_jit_harden=0 and once with 2 (constant
+#                   blinding for every program: blinded programs keep the
+#                   legacy tail-call sequence and get no direct tail calls);
+#                   a subtest passes if it passed both times (a subtest
+#                   skipped both times is listed, not counted); the previous
+#                   value is restored
 #   tailcall_user, tailcall_badinput, tailcall_storm
 #                   the project's own tests (selftests/*.c, built on the
 #                   host into OUT_DIR): static, poisoned and constant-key
 #                   sites and the JITed image (prints "tailcall_cache:"),
 #                   bad input refused, and STORM_SECONDS of slot updates
 #                   while the other CPU tail calls
+# TCC_EXPECT_CACHE=1 in the environment (scripts/selftests.sh sets it on
+# kernels with the series) is passed on to the project's own tests: there
+# a static-map site must show the cached sequence and absurd prog-array
+# sizes must give the series' errno.
 # Skipped subtests are listed in OUT_DIR/summary.txt, not counted as passed;
 # per-subtest results are in OUT_DIR/NAME.res, the logs in OUT_DIR/NAME.txt.
 # Usage: selftests.sh OUT_DIR TEST_PROGS_DIR TEST_BPF_KO [STORM_SECONDS [STORM_FLAGS...]]
@@ -28,19 +33,18 @@ set -uo pipefail
 
 out=$1 tp=$2 ko=$3 storm_s=${4:-15}
 shift $(($# < 4 ? $# : 4))
-sysctl=/proc/sys/kernel/bpf_tailcall_cache
+harden=/proc/sys/net/core/bpf_jit_harden
 summary=$out/summary.txt
 : >"$summary"
 fail=0
+export TCC_EXPECT_CACHE=${TCC_EXPECT_CACHE:-0}
 kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
 say() { echo "$*" | tee -a "$summary"; }
-# set_cache 0|1: set the switch and read it back (a run "with the cache
-# off" that ran with it on would compare a thing with itself).
-set_cache() {
-	[ -e "$sysctl" ] || return 0
-	echo "$1" >"$sysctl" && [ "$(cat "$sysctl")" = "$1" ] && return 0
-	say "cache switch: could not set kernel.bpf_tailcall_cache=$1"
-	fail=$((fail + 1))
+# set_harden 0|2: set bpf_jit_harden and read it back (a run "with
+# blinding" that ran without it would compare a thing with itself).
+set_harden() {
+	echo "$1" >"$harden" 2>/dev/null && [ "$(cat "$harden")" = "$1" ] && return 0
+	say "harden_switch: could not set net.core.bpf_jit_harden=$1"
 	return 1
 }
 
@@ -84,11 +88,7 @@ run_test_bpf() { # NAME SUITES [insmod args...]
 if [ -n "${SELFTESTS_SKIP_TEST_BPF:-}" ]; then
 	say "test_bpf: skipped (SELFTESTS_SKIP_TEST_BPF)"
 else
-	set_cache 1 && run_test_bpf jit 3
-	if [ -e "$sysctl" ]; then
-		set_cache 0 && run_test_bpf legacy 1 test_suite=test_tail_calls
-		set_cache 1
-	fi
+	run_test_bpf jit 3
 	say "test_bpf: $tb_pass passed, $tb_fail failed"
 	[ "$tb_fail" -eq 0 ] || fail=$((fail + 1))
 fi
@@ -154,26 +154,34 @@ else
 	say "tailcall_cache: not in this tree (no series selftests)"
 fi
 
-if [ -e "$sysctl" ]; then
-	filter=tailcalls
-	[ -e "$tp/tailcall_cache.bpf.o" ] && filter=tailcalls,tailcall_cache
-	set_cache 0 && run_progs switch-off "$filter"
-	set_cache 1 && run_progs switch-on "$filter"
-	# Per subtest: "name off on"; a pass is OK both times.
-	join <(sort "$out/switch-off.res") <(sort "$out/switch-on.res") -a1 -a2 -e none -o 0,1.2,2.2 >"$out/cache_switch.res"
-	same=$(awk '$2 == "OK" && $3 == "OK"' "$out/cache_switch.res" | wc -l)
-	diff=$(awk '$2 != $3 || $2 == "FAIL"' "$out/cache_switch.res" | wc -l)
-	skip=$(awk '$2 == $3 && $2 == "SKIP"' "$out/cache_switch.res" | wc -l)
-	if [ ! -s "$out/switch-off.res" ] || [ ! -s "$out/switch-on.res" ]; then
-		say "cache_switch: 0 passed, 1 failed (test_progs gave no results)"
-		fail=$((fail + 1))
-	else
-		say "cache_switch: $same passed, $diff failed"
-		[ "$skip" -eq 0 ] || say "cache_switch: $skip skipped both times: $(awk '$2 == "SKIP" && $3 == "SKIP" { print $1 }' "$out/cache_switch.res" | tr '\n' ' ')"
-		[ "$diff" -eq 0 ] || fail=$((fail + 1))
-	fi
+# harden_switch: the same test_progs runs with bpf_jit_harden=0 and =2
+# (upstream knob: also on a kernel without the series).
+harden_prev=$(cat "$harden" 2>/dev/null || true)
+filter=tailcalls
+[ -e "$tp/tailcall_cache.bpf.o" ] && filter=tailcalls,tailcall_cache
+: >"$out/harden-0.res"
+: >"$out/harden-2.res"
+hs_ok=1
+if set_harden 0; then run_progs harden-0 "$filter"; else hs_ok=0; fi
+if set_harden 2; then run_progs harden-2 "$filter"; else hs_ok=0; fi
+if [ -n "$harden_prev" ] && ! set_harden "$harden_prev"; then
+	hs_ok=0
+fi
+# Per subtest: "name harden0 harden2"; a pass is OK both times.
+join <(sort "$out/harden-0.res") <(sort "$out/harden-2.res") -a1 -a2 -e none -o 0,1.2,2.2 >"$out/harden_switch.res"
+same=$(awk '$2 == "OK" && $3 == "OK"' "$out/harden_switch.res" | wc -l)
+diff=$(awk '$2 != $3 || $2 == "FAIL"' "$out/harden_switch.res" | wc -l)
+skip=$(awk '$2 == $3 && $2 == "SKIP"' "$out/harden_switch.res" | wc -l)
+if [ "$hs_ok" -ne 1 ]; then
+	say "harden_switch: $same passed, $((diff + 1)) failed (net.core.bpf_jit_harden could not be set or restored)"
+	fail=$((fail + 1))
+elif [ ! -s "$out/harden-0.res" ] || [ ! -s "$out/harden-2.res" ]; then
+	say "harden_switch: 0 passed, 1 failed (test_progs gave no results)"
+	fail=$((fail + 1))
 else
-	say "cache_switch: skipped (no kernel.bpf_tailcall_cache: kernel without the series)"
+	say "harden_switch: $same passed, $diff failed"
+	[ "$skip" -eq 0 ] || say "harden_switch: $skip skipped both times: $(awk '$2 == "SKIP" && $3 == "SKIP" { print $1 }' "$out/harden_switch.res" | tr '\n' ' ')"
+	[ "$diff" -eq 0 ] || fail=$((fail + 1))
 fi
 # project NAME PRINTS CMD...: one of the project's own programs; its last
 # "PRINTS: N passed, M failed" line is the result of suite NAME, which
@@ -204,11 +212,9 @@ project() {
 		fail=$((fail + 1))
 	fi
 }
-set_cache 1
+kmsg "project tests: TCC_EXPECT_CACHE=$TCC_EXPECT_CACHE"
 TCC_IMG_DIR=$out project tailcall_user tailcall_cache "$out/tailcall_cache"
-set_cache 1
 project tailcall_badinput tailcall_badinput "$out/tailcall_badinput"
-set_cache 1
 project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2 "$@"
 grep -E '^storm: ([a-z]|[0-9]+ s,|[0-9]+\.[0-9] s:)' "$out/tailcall_storm.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
 
