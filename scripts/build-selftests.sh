@@ -41,7 +41,8 @@ b=$(build_dir)
 if [ ! -f "$b/vmlinux" ] || [ ! -f "$b/Module.symvers" ]; then
 	die "no built kernel in $b: run ${FLAVOR:+FLAVOR=$FLAVOR }scripts/build-kernel.sh first"
 fi
-for t in "clang-$LLVM_VERSION" "llc-$LLVM_VERSION" "llvm-strip-$LLVM_VERSION" pahole rsync; do
+for t in "clang-$LLVM_VERSION" "llc-$LLVM_VERSION" "llvm-strip-$LLVM_VERSION" \
+	"llvm-config-$LLVM_VERSION" pahole rsync; do
 	command -v "$t" >/dev/null || die "$t not found: run scripts/deps.sh"
 done
 
@@ -65,6 +66,9 @@ key=$( {
 	printf '%s\n' "$tree_id" "$tests"
 	grep '^CONFIG_' "$b/.config"
 	"clang-$LLVM_VERSION" --version | head -1
+	# test_progs links LLVM's disassembler (the __jited checks): a build
+	# of before, without it, must not be reused.
+	echo "llvm-disasm $("llvm-config-$LLVM_VERSION" --version)"
 } | sha256sum | cut -c1-16)
 top=$CACHE/selftests/$key
 src=$top/src out=$top/out
@@ -119,7 +123,7 @@ mk=(make -C "$src/tools/testing/selftests/bpf" -j"$jobs"
 	O="$b" OUTPUT="$out" VMLINUX_BTF="$b/vmlinux"
 	CLANG="clang-$LLVM_VERSION" LLC="llc-$LLVM_VERSION"
 	LLVM_STRIP="llvm-strip-$LLVM_VERSION" LLVM_CONFIG="llvm-config-$LLVM_VERSION"
-	SKIP_LLVM=1 SKIP_LIBBFD=1 SKIP_DOCS=1
+	SKIP_LIBBFD=1 SKIP_DOCS=1
 	BPF_STRICT_BUILD=0)
 # libarena (a test_progs extra source since 7.3) crashes clang-19 (arena
 # code needs a newer clang): leave it out; only prog_tests/libarena*.c use it.
@@ -136,6 +140,14 @@ if ! "${mk[@]}" test_progs "$out/bpf_testmod.ko" >"$blog" 2>&1; then
 fi
 secs=$(( $(date +%s) - t0 ))
 [ -x "$out/test_progs" ] || die "no $out/test_progs after the build (log: $blog)"
+# Without LLVM's disassembler test_loader skips every __jited check (the
+# JIT image checks of tailcall_cache): the feature test failing (no
+# llvm-$LLVM_VERSION-dev, or its link libraries) must fail the build here.
+# (nm's output kept whole: grep -q in a pipe would SIGPIPE nm under pipefail.)
+syms=$( { nm "$out/test_progs"; nm -D "$out/test_progs"; } 2>/dev/null || true)
+if ! grep -qE ' [TU] LLVMDisasmInstruction$' <<<"$syms"; then
+	die "test_progs was built without LLVM's disassembler (__jited checks would be skipped): install llvm-$LLVM_VERSION-dev libzstd-dev libtinfo-dev (scripts/deps.sh); log: $blog"
+fi
 # test_progs loads bpf_testmod.ko itself; without it the tests that use it
 # skip (none of tailcalls and tailcall_cache does). With BPF_STRICT_BUILD=0
 # a failed module build is silent, and one parallel build here once left

@@ -7,8 +7,9 @@
 #           tailcalls in another;
 #   arm64:  test_bpf (all suites, JIT) and the user-space test.
 # The user-space test requires the cached sequence (TCC_EXPECT_CACHE=1)
-# from the arch's JIT patch on, and the legacy one before it. Then the whole
-# series with CONFIG_BPF_TAILCALL_CACHE=n, on x86-64. Slow (a build and two
+# from the arch's JIT patch on, and the legacy one before it; on arm64,
+# constant-key sites from the patch that moves them to the cache on. Then the whole
+# series with CONFIG_BPF_TAILCALL_CACHE=n (FLAVOR=nocache), on x86-64. Slow (a build and two
 # boots per step): not part of make test. ARCHES="x86_64 arm64" by default.
 # Results: $OUT/bisect/<arch>-<n>/.
 set -euo pipefail
@@ -17,8 +18,8 @@ set -euo pipefail
 
 mapfile -t all < <(grep -v -e '^#' -e '^$' "$TOP/patches/series")
 read -r -a arches <<<"${ARCHES:-x86_64 arm64}"
-series=$(mktemp) frag=$(mktemp)
-trap 'rm -f "$series" "$frag"' EXIT
+series=$(mktemp)
+trap 'rm -f "$series"' EXIT
 OUT_TOP=${OUT:-$TOP/out}/bisect
 mkdir -p "$OUT_TOP"
 results=() t_start=$(date +%s)
@@ -35,44 +36,49 @@ jit_patch() {
 
 # test_progs for -t tailcalls: built once, on the whole series (user space;
 # the upstream tail-call tests do not depend on the series).
-tp=""
-if [[ " ${arches[*]} " == *" x86_64 "* ]]; then
+# TEST_PROGS_DIR=DIR uses a test_progs built earlier.
+tp=${TEST_PROGS_DIR:-}
+if [ -z "$tp" ] && [[ " ${arches[*]} " == *" x86_64 "* ]]; then
 	tp=$(ARCH=x86_64 "$TOP/scripts/build-selftests.sh") || die "building test_progs failed"
 fi
 
-# step ARCH N [VAR=VALUE...]: build with the first N patches, boot, test.
+# step ARCH N [FLAVOR]: build with the first N patches, boot, test.
+# FLAVOR=nocache builds them with CONFIG_BPF_TAILCALL_CACHE=n.
 step() {
-	local arch=$1 n=$2 label expect rc=0 t0
-	shift 2
-	label="$arch patch $n/${#all[@]} (${all[n-1]:-none})"
-	[ "$n" -le "${#all[@]}" ] || label="$arch whole series $*"
+	local arch=$1 n=$2 flavor=${3:-} label expect const_key=cached rc=0 t0
+	label="$arch patch $n/${#all[@]} (${all[n-1]})${flavor:+, FLAVOR=$flavor}"
 	printf '%s\n' "${all[@]:0:n}" | sed "s|^|$TOP/patches/|" >"$series"
 	expect=0
 	case "$arch" in
 	x86_64) [ "$n" -lt "$(jit_patch x86)" ] || expect=1 ;;
-	arm64) [ "$n" -lt "$(jit_patch arm64)" ] || expect=1 ;;
+	arm64) [ "$n" -lt "$(jit_patch arm64)" ] || expect=1
+		[ "$n" -ge "$(jit_patch constant-key)" ] || const_key=legacy ;;
 	esac
-	for a in "$@"; do case "$a" in TCC_FRAGMENT=*) expect=0 ;; esac; done
+	[ -z "$flavor" ] || expect=0
+	export FLAVOR=$flavor
 	t0=$(date +%s)
 	log "bisect: $label: build"
-	if ! env ARCH="$arch" TCC_SERIES_FILE="$series" "$@" "$TOP/scripts/build-kernel.sh" >/dev/null; then
+	if ! env ARCH="$arch" TCC_SERIES_FILE="$series" "$TOP/scripts/build-kernel.sh" >/dev/null; then
 		results+=("$label: BUILD FAILED")
 		return
 	fi
-	local o=$OUT_TOP/$arch-$n${1:+-nocache}
+	local o=$OUT_TOP/$arch-$n${flavor:+-$flavor}
 	rm -rf "$o"
 	mkdir -p "$o"
 	log "bisect: $label: boot, test_bpf + user-space test (TCC_EXPECT_CACHE=$expect)"
 	if [ "$arch" = arm64 ]; then
-		OUT=$o TCC_EXPECT_CACHE=$expect TEST_BPF_PASSES=jit \
+		OUT=$o TCC_EXPECT_CACHE=$expect TCC_EXPECT_CONST_KEY=$const_key TEST_BPF_PASSES=jit \
 			"$TOP/scripts/run-arm64.sh" >"$o/run.log" 2>&1 || rc=$?
 	else
 		OUT=$o TCC_EXPECT_CACHE=$expect TEST_BPF_PASSES=jit \
 			"$TOP/scripts/run-test-bpf.sh" >"$o/run.log" 2>&1 || rc=$?
 		if [ "$rc" -eq 0 ]; then
 			log "bisect: $label: boot, test_progs -t tailcalls"
+			# vm.sh runs its arguments as one shell command line.
 			"$TOP/scripts/vm.sh" --cpus 2 --timeout 900 --rwdir "$o" -- \
-				sh -c "cd '$tp' && ./test_progs -t tailcalls >'$o/tailcalls.txt' 2>&1" || rc=$?
+				"mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf;" \
+				"mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing;" \
+				"cd $tp && ./test_progs -t tailcalls >$o/tailcalls.txt 2>&1" || rc=$?
 			grep -E '^Summary:' "$o/tailcalls.txt" >&2 || rc=1
 			! grep -qE 'BUG:|WARNING:|Oops|general protection' "$OUT_TOP/../last-console" 2>/dev/null || rc=1
 		fi
@@ -91,11 +97,13 @@ for arch in "${arches[@]}"; do
 	done
 done
 if [[ " ${arches[*]} " == *" x86_64 "* ]]; then
-	sed 's/^CONFIG_BPF_TAILCALL_CACHE=y$/CONFIG_BPF_TAILCALL_CACHE=n/' "$TOP/Kconfig.fragment" >"$frag"
-	step x86_64 $(( ${#all[@]} + 1 )) TCC_FRAGMENT="$frag"
-	# Put the default kernel back.
-	ARCH=x86_64 "$TOP/scripts/build-kernel.sh" >/dev/null || log "rebuilding the series failed"
+	step x86_64 "${#all[@]}" nocache
 fi
+# Put the whole series back in the default build directories.
+export FLAVOR=
+for arch in "${arches[@]}"; do
+	ARCH=$arch "$TOP/scripts/build-kernel.sh" >/dev/null || log "rebuilding the $arch series failed"
+done
 printf '%s\n' "${results[@]}"
 log "bisect took $(( $(date +%s) - t_start ))s"
 ! printf '%s\n' "${results[@]}" | grep -q FAILED

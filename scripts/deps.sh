@@ -11,7 +11,9 @@ PKGS=(build-essential flex bison bc libelf-dev libssl-dev dwarves ccache cpio
       qemu-system-x86 qemu-utils
       "clang-$LLVM_VERSION" "llvm-$LLVM_VERSION" "lld-$LLVM_VERSION"
       "libclang-$LLVM_VERSION-dev"
-      libcap-dev zlib1g-dev)  # the last two: test_progs (make selftests)
+      libcap-dev zlib1g-dev  # test_progs (make selftests)
+      # test_progs links LLVM's disassembler for the __jited image checks
+      "llvm-$LLVM_VERSION-dev" libzstd-dev libtinfo-dev)
 # The arm64 tier: qemu, and a cross libc for the static user-space tests
 # (the kernel itself is built with LLVM).
 [ "${WITH_ARM64:-0}" = 1 ] && PKGS+=(qemu-system-arm gcc-aarch64-linux-gnu

@@ -119,6 +119,12 @@ nocache_run() {
 		"$TOP/scripts/run-test-bpf.sh"
 }
 tier "CONFIG_BPF_TAILCALL_CACHE=n" -nocache nocache_build nocache_run || true
+# The legacy sequence is unchanged: a poisoned site's image is the same
+# instructions on the series and on the series with the option off.
+rc=0
+suite "legacy images" "$OUT/images.log" "$TOP/scripts/compare-images.sh" \
+	"$OUT/test_bpf-series" "$OUT/nocache/test_bpf-series" poisoned_site || rc=$?
+counted "legacy image, series vs CONFIG_BPF_TAILCALL_CACHE=n (poisoned site)" "$OUT/images.log" "images:" "$rc"
 
 # The arm64 tier (TEST_ARM64=0 leaves it out, e.g. on a machine without
 # the cross toolchain; the summary then says so and counts it as failed).

@@ -106,6 +106,12 @@ impl Array {
 impl ProgArray for Array {
     type Prog = *mut bindings::bpf_prog;
 
+    fn max_entries(&self) -> u32 {
+        // SAFETY: `self.0` is valid (type invariant); `max_entries` is set
+        // once, before the map is published.
+        unsafe { (*self.0).map.max_entries }
+    }
+
     fn layout(&self) -> Result<Layout, Error> {
         // SAFETY: `self.0` is valid (type invariant); both fields are
         // set once, before the map is published.

@@ -72,7 +72,8 @@ mod tests {
     #[test]
     fn layout_one_entry() {
         let l = layout(1);
-        assert_eq!(l.max_entries(), 1);
+        assert_eq!(l.cache_index(0), Some(1));
+        assert_eq!(l.cache_index(1), None);
         assert_eq!(l.index_mask(), 0);
         assert_eq!(l.slots(), 1);
         assert_eq!(l.total_ptrs(), 2);
@@ -424,13 +425,29 @@ mod tests {
     fn update_bad_layout_touches_nothing() {
         for mask in [0, 1, 2, 7, u32::MAX] {
             let a = array(3, Some(OFF)).with_index_mask(mask);
-            for key in [0, 2, 3] {
+            for key in [0, 2] {
                 assert!(!update(&a, key, Some(A), false));
                 assert_eq!(a.take_calls(), [Call::Warn(Warn::BadLayout)]);
             }
+            // The key is checked first, against max_entries.
+            assert!(!update(&a, 3, Some(A), false));
+            assert_eq!(a.take_calls(), [Call::Warn(Warn::BadKey)]);
             assert_eq!(a.slots(), [None; 4]);
             assert_eq!(a.cache(), [0; 4]);
         }
+    }
+
+    /// An array without a cache keeps any size `array_map_alloc()`
+    /// accepted: its layout is not asked for.
+    #[test]
+    fn update_without_cache_ignores_layout() {
+        let a = array(3, None).with_index_mask(7);
+        assert!(!update(&a, 2, Some(A), false));
+        assert!(update(&a, 2, None, true));
+        let calls = a.take_calls();
+        assert!(!calls.iter().any(|c| matches!(c, Call::Warn(_))));
+        assert!(!calls.iter().any(|c| matches!(c, Call::SwapTarget { .. })));
+        assert_eq!(a.slots(), [None; 4]);
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl Recorder {
 impl ProgArray for Recorder {
     type Prog = ProgId;
 
+    fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+
     fn layout(&self) -> Result<Layout, Error> {
         Layout::of_array(self.max_entries, self.index_mask)
     }

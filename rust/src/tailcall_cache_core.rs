@@ -126,12 +126,6 @@ impl Layout {
         Ok(l)
     }
 
-    /// The map's `max_entries`.
-    #[must_use]
-    pub fn max_entries(&self) -> u32 {
-        self.max_entries
-    }
-
     /// `roundup_pow_of_two(max_entries) - 1`.
     #[must_use]
     pub fn index_mask(&self) -> u32 {
@@ -198,8 +192,8 @@ pub fn jump_target(bpf_func: usize, offset: u32) -> Option<usize> {
 pub enum Warn {
     /// The key is past `max_entries`: nothing was changed.
     BadKey,
-    /// The array's `max_entries` and `index_mask` disagree: nothing was
-    /// changed.
+    /// The array has a cache but its `max_entries` and `index_mask`
+    /// disagree: nothing was changed.
     BadLayout,
     /// The new program's target does not compute: its entry was cleared.
     BadTarget,
@@ -211,7 +205,10 @@ pub trait ProgArray {
     /// A program reference (the `struct bpf_prog *` a slot owns).
     type Prog: Copy + PartialEq;
 
-    /// `max_entries` and `index_mask` of the array.
+    /// The array's `max_entries`: its slots.
+    fn max_entries(&self) -> u32;
+    /// The layout of the array's slots and cache, from its `max_entries`
+    /// and `index_mask` (only asked when it has a cache).
     fn layout(&self) -> Result<Layout, Error>;
     /// The arch's tail-call entry offset, `None` when the arch does not
     /// JIT the cache: the array then has no cache.
@@ -257,23 +254,29 @@ pub trait ProgArray {
 ///
 /// It cannot fail and cannot keep a target whose slot changed: a target
 /// that does not compute clears the entry (and warns). A key past
-/// `max_entries` or an inconsistent layout warns and changes nothing;
-/// `arraymap.c` checks the key and built the layout, so neither happens.
+/// `max_entries`, or an array with a cache whose layout is inconsistent,
+/// warns and changes nothing; `arraymap.c` checks the key and built the
+/// layout, so neither happens.
 pub fn update<A: ProgArray>(a: &A, key: u32, new: Option<A::Prog>, need_defer: bool) -> bool {
-    let layout = match a.layout() {
-        Ok(l) => l,
-        Err(_) => {
-            a.warn(Warn::BadLayout);
-            return false;
-        }
-    };
-    let Some(index) = layout.cache_index(key) else {
+    if key >= a.max_entries() {
         a.warn(Warn::BadKey);
         return false;
+    }
+    // The slot's cache entry and the arch's entry offset, when the array
+    // has a cache; an array without one keeps any size it was built with.
+    let cache = match a.target_offset() {
+        None => None,
+        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
+            Some(index) => Some((index, offset)),
+            None => {
+                a.warn(Warn::BadLayout);
+                return false;
+            }
+        },
     };
     a.lock();
     let old = a.swap_slot(key, new);
-    if let Some(offset) = a.target_offset() {
+    if let Some((index, offset)) = cache {
         let target = match new.and_then(|p| a.bpf_func(p)) {
             None => 0,
             Some(func) => jump_target(func, offset).unwrap_or_else(|| {

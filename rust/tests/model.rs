@@ -81,6 +81,7 @@ struct Prog {
 }
 
 struct World {
+    max_entries: u32,
     layout: Layout,
     flavour: Flavour,
     put: Put,
@@ -109,6 +110,7 @@ impl World {
         let layout = Layout::new(max_entries).unwrap();
         let total = usize::try_from(layout.total_ptrs()).unwrap();
         let w = World {
+            max_entries,
             layout,
             flavour,
             put,
@@ -304,8 +306,12 @@ impl Writer<'_> {
 impl ProgArray for Writer<'_> {
     type Prog = usize;
 
+    fn max_entries(&self) -> u32 {
+        self.w.max_entries
+    }
+
     fn layout(&self) -> Result<Layout, Error> {
-        Layout::of_array(self.w.layout.max_entries(), self.w.layout.index_mask())
+        Ok(self.w.layout)
     }
 
     fn target_offset(&self) -> Option<u32> {
@@ -332,7 +338,10 @@ impl ProgArray for Writer<'_> {
     }
 
     fn swap_slot(&self, key: u32, new: Option<usize>) -> Option<usize> {
-        assert!(key < self.w.layout.max_entries());
+        assert!(
+            self.w.layout.cache_index(key).is_some(),
+            "key past max_entries"
+        );
         let old = self.w.ptrs[usz(key)].swap(new.map_or(0, |p| p + 1), SeqCst);
         old.checked_sub(1)
     }
@@ -364,16 +373,19 @@ fn update_put_before_cache_update<A: ProgArray>(
     new: Option<A::Prog>,
     need_defer: bool,
 ) -> bool {
-    let layout = match a.layout() {
-        Ok(l) => l,
-        Err(_) => {
-            a.warn(Warn::BadLayout);
-            return false;
-        }
-    };
-    let Some(index) = layout.cache_index(key) else {
+    if key >= a.max_entries() {
         a.warn(Warn::BadKey);
         return false;
+    }
+    let cache = match a.target_offset() {
+        None => None,
+        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
+            Some(index) => Some((index, offset)),
+            None => {
+                a.warn(Warn::BadLayout);
+                return false;
+            }
+        },
     };
     a.lock();
     let old = a.swap_slot(key, new);
@@ -381,7 +393,7 @@ fn update_put_before_cache_update<A: ProgArray>(
     if let Some(prog) = old {
         a.put(prog, need_defer);
     }
-    if let Some(offset) = a.target_offset() {
+    if let Some((index, offset)) = cache {
         let target = match new.and_then(|p| a.bpf_func(p)) {
             None => 0,
             Some(func) => bpf_tailcall_cache::jump_target(func, offset).unwrap_or_else(|| {
@@ -404,20 +416,23 @@ fn update_cache_updated_before_slot<A: ProgArray>(
     new: Option<A::Prog>,
     need_defer: bool,
 ) -> bool {
-    let layout = match a.layout() {
-        Ok(l) => l,
-        Err(_) => {
-            a.warn(Warn::BadLayout);
-            return false;
-        }
-    };
-    let Some(index) = layout.cache_index(key) else {
+    if key >= a.max_entries() {
         a.warn(Warn::BadKey);
         return false;
+    }
+    let cache = match a.target_offset() {
+        None => None,
+        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
+            Some(index) => Some((index, offset)),
+            None => {
+                a.warn(Warn::BadLayout);
+                return false;
+            }
+        },
     };
     a.lock();
     // Swapped: the cache entry first ...
-    if let Some(offset) = a.target_offset() {
+    if let Some((index, offset)) = cache {
         let target = match new.and_then(|p| a.bpf_func(p)) {
             None => 0,
             Some(func) => bpf_tailcall_cache::jump_target(func, offset).unwrap_or_else(|| {

@@ -43,7 +43,8 @@ proptest! {
         match Layout::new(max) {
             Ok(l) => {
                 prop_assert!((1..=MAX_ENTRIES).contains(&max));
-                prop_assert_eq!(l.max_entries(), max);
+                prop_assert!(l.cache_index(max - 1).is_some());
+                prop_assert_eq!(l.cache_index(max), None);
             }
             Err(Error::Inval) => prop_assert_eq!(max, 0),
             Err(Error::TooBig) => prop_assert!(max > MAX_ENTRIES),
@@ -61,7 +62,7 @@ proptest! {
         prop_assert_eq!(l.total_ptrs() * 8, l.ptrs_bytes());
         prop_assert!(l.ptrs_bytes() <= 1 << 34);
         // The array re-derives the same layout from its fields.
-        prop_assert_eq!(Layout::of_array(l.max_entries(), l.index_mask()), Ok(l));
+        prop_assert_eq!(Layout::of_array(max, l.index_mask()), Ok(l));
 
         let edges = [0, 1, max - 1, max, max.saturating_add(1), n - 1, n, n.saturating_add(1), u32::MAX];
         for &idx in idxs.iter().chain(edges.iter()) {

@@ -15,6 +15,8 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # cannot interleave with the files printed below (panics still show).
 dmesg -n 1
 TCC_EXPECT_CACHE=$(cat /expect_cache 2>/dev/null || echo 0)
+TCC_EXPECT_CONST_KEY=$(cat /expect_const_key 2>/dev/null || echo cached)
+export TCC_EXPECT_CONST_KEY
 export TCC_EXPECT_CACHE
 echo "tcc-arm64: begin $(uname -r) $(nproc) CPUs, TCC_EXPECT_CACHE=$TCC_EXPECT_CACHE"
 # shellcheck disable=SC2046 # the passes are words
