@@ -53,6 +53,19 @@ for mutant in "${mutants[@]}"; do
 		failed=$((failed + 1))
 		continue
 	fi
+	# A kernel crash in the guest (a jump into a freed image) catches it
+	# too: name the crash and the suite that was running.
+	console=$(cat "$OUT/last-console" 2>/dev/null || true)
+	crash=""
+	if [ -n "$console" ]; then
+		crash=$(grep -m1 -E 'Oops|BUG:|general protection' "$console" || true)
+	fi
+	if [ -n "$crash" ]; then
+		during=$(sed -n "1,/Oops\|BUG:\|general protection/p" "$console" |
+			grep -E 'tcc-guest: .*begin' | tail -1 | sed 's/.*tcc-guest: //')
+		caught="${caught:+$caught
+}kernel crash during ${during:-boot}: ${crash#*] }"
+	fi
 	if [ -z "$caught" ] && ! grep -q 'guest exit\|splat' "$OUT/run.log"; then
 		tail -20 "$OUT/run.log" >&2
 		log "mutant $mutant: the run failed before any suite ran (see $OUT/run.log)"
