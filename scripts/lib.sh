@@ -64,6 +64,25 @@ base_commit() {
 		git -C "$1" commit-tree "$tree" -m "base: $(base_id)"
 }
 
+# test_bpf_guest_args: what the x86-64 and arm64 test_bpf guests are
+# told: the passes of test_bpf.ko (TEST_BPF_PASSES, default "jit
+# interp"), in $passes, and what the user-space test must see at a
+# static-map site, in $expect_cache (TCC_EXPECT_CACHE: 1 the cached
+# sequence, the default with the series; 0 the legacy one, always with
+# SERIES=none).
+test_bpf_guest_args() {
+	local p
+	read -r -a passes <<<"${TEST_BPF_PASSES:-jit interp}"
+	for p in "${passes[@]}"; do
+		case "$p" in
+		jit | interp) ;;
+		*) die "TEST_BPF_PASSES: unknown pass '$p' (jit, interp)" ;;
+		esac
+	done
+	expect_cache=${TCC_EXPECT_CACHE:-1}
+	[ "${SERIES:-series}" != none ] || expect_cache=0
+}
+
 # Identify the base tree in use: the pinned Debian source or the user's KDIR.
 base_id() {
 	if [ -n "${KDIR:-}" ]; then

@@ -19,15 +19,7 @@ ko=$b/lib/test_bpf.ko
 if [ ! -f "$img" ] || [ ! -f "$ko" ]; then
 	die "no arm64 kernel in $b: run 'ARCH=arm64 scripts/build-kernel.sh' first"
 fi
-read -r -a passes <<<"${TEST_BPF_PASSES:-jit interp}"
-for p in "${passes[@]}"; do
-	case "$p" in
-	jit | interp) ;;
-	*) die "TEST_BPF_PASSES: unknown pass '$p' (jit, interp)" ;;
-	esac
-done
-expect_cache=${TCC_EXPECT_CACHE:-1}
-[ "${SERIES:-series}" != none ] || expect_cache=0
+test_bpf_guest_args
 OUT=${OUT:-$TOP/out}
 res=$OUT/test_bpf-arm64-${SERIES:-series}
 rm -rf "$res"

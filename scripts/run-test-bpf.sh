@@ -13,15 +13,7 @@ lock_build
 b=$(build_dir)
 ko=$b/lib/test_bpf.ko
 [ -f "$ko" ] || die "no $ko: run 'make build' first"
-read -r -a passes <<<"${TEST_BPF_PASSES:-jit interp}"
-for p in "${passes[@]}"; do
-	case "$p" in
-	jit | interp) ;;
-	*) die "TEST_BPF_PASSES: unknown pass '$p' (jit, interp)" ;;
-	esac
-done
-expect_cache=${TCC_EXPECT_CACHE:-1}
-[ "${SERIES:-series}" != none ] || expect_cache=0
+test_bpf_guest_args
 OUT=${OUT:-$TOP/out}
 res=$OUT/test_bpf-${SERIES:-series}
 rm -rf "$res"
