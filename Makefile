@@ -8,6 +8,8 @@
 #   make vm-run CMD='...'   run CMD as root in a guest booted on the last build
 #   make test-arm64 the arm64 tier: cross build, qemu-system-aarch64, test_bpf
 #   make bench      the cost of a tail call on this CPU (out/bench)
+#   make bench-host bench tail-call (selftests/bpf) on this machine's own
+#                   kernel, in-kernel timing (out/bench-host)
 #   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
 #           kernel, test_bpf, the storm, fault injection, bad input
 #   make check-mutant  a deliberately broken cache: the selftests must fail
@@ -23,7 +25,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -100,3 +102,8 @@ clean-out:
 # cache-cold; chains of 1 and 32 (guest JITs and dumps, the host times).
 bench: deps
 	@$(S)/bench.sh
+
+# bench tail-call, the series' selftests/bpf benchmark, on the running
+# kernel (no series there: legacy, direct and compare-tree figures).
+bench-host: deps
+	@$(S)/bench-host.sh

@@ -25,6 +25,9 @@
 # BPF objects, far more than the tail-call tier needs. SELFTESTS_TESTS=all
 # builds everything (BPF objects that need options the lean kernel leaves
 # out are skipped: BPF_STRICT_BUILD=0).
+# SELFTESTS_TARGET=bench builds the benchmark runner `bench` instead (all of
+# benchs/ and the BPF objects their skeletons need; no prog_tests, no
+# bpf_testmod.ko), in a directory of its own.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -62,8 +65,15 @@ fi
 git -C "$tree" rev-parse -q --verify HEAD >/dev/null || die "$tree is not a git tree"
 tree_id=$(git -C "$tree" rev-parse HEAD:tools HEAD:include HEAD:arch/x86/include | tr '\n' ' ')
 tests=${SELFTESTS_TESTS:-tailcalls tailcall_cache}
+target=${SELFTESTS_TARGET:-test_progs}
+case "$target" in
+test_progs) ;;
+bench) tests=tailcalls ;;
+*) die "SELFTESTS_TARGET is test_progs or bench, not '$target'" ;;
+esac
 key=$( {
 	printf '%s\n' "$tree_id" "$tests"
+	[ "$target" = test_progs ] || echo "target $target, benchs/"
 	grep '^CONFIG_' "$b/.config"
 	"clang-$LLVM_VERSION" --version | head -1
 	# test_progs links LLVM's disassembler (the __jited checks): a build
@@ -81,6 +91,8 @@ log "selftests of $(git -C "$tree" rev-parse --short HEAD) (${own_tree:-shared t
 # and .bpf.o files they open).
 prune_src() {
 	local d=$src/tools/testing/selftests/bpf keep=() t f n
+	# The Makefile's rules for test_progs need one prog_test: tailcalls.
+	[ "$target" = test_progs ] || keep=("$d"/bench.c "$d"/benchs/*.c)
 	for t in $tests; do
 		if [ ! -f "$d/prog_tests/$t.c" ]; then
 			# The unpatched base has no tailcall_cache tests.
@@ -92,6 +104,7 @@ prune_src() {
 	done
 	[ "${#keep[@]}" -gt 0 ] || die "none of the prog_tests {$tests} is in the tree"
 	for f in "$d"/prog_tests/*.c; do
+		[ -e "$f" ] || continue
 		case " ${keep[*]} " in *" $f "*) ;; *) rm -f "$f" ;; esac
 	done
 	local progs
@@ -101,7 +114,9 @@ prune_src() {
 		n=$(basename "$f" .c)
 		grep -qx "$n" <<<"$progs" || rm -f "$f"
 	done
-	log "pruned the copy to prog_tests {${tests// /,}} and $(find "$d/progs" -maxdepth 1 -name '*.c' | wc -l) BPF programs"
+	local what="prog_tests {${tests// /,}}"
+	[ "$target" = test_progs ] || what="benchs/, $what"
+	log "pruned the copy to $what and $(find "$d/progs" -maxdepth 1 -name '*.c' | wc -l) BPF programs"
 }
 
 if [ ! -f "$src/.done" ]; then
@@ -132,8 +147,19 @@ mk+=(LIBARENA_SKEL=)
 # by wildcard: with a pruned copy, leave those lists empty.
 [ "$tests" = all ] || mk+=(LINKED_SKELS= LSKELS= LSKELS_EXTRA= LSKELS_SIGNED=)
 blog=$top/build.log
-log "building test_progs and bpf_testmod.ko with -j$jobs (log: $blog)"
 t0=$(date +%s)
+if [ "$target" = bench ]; then
+	log "building bench with -j$jobs (log: $blog)"
+	if ! "${mk[@]}" "$out/bench" >"$blog" 2>&1; then
+		grep -E -B2 -A6 'error:|Error [0-9]' "$blog" | tail -60 >&2 || tail -60 "$blog" >&2
+		die "bench build failed (full log: $blog)"
+	fi
+	[ -x "$out/bench" ] || die "no $out/bench after the build (log: $blog)"
+	log "bench built in $(( $(date +%s) - t0 ))s"
+	printf '%s\n' "$out"
+	exit 0
+fi
+log "building test_progs and bpf_testmod.ko with -j$jobs (log: $blog)"
 if ! "${mk[@]}" test_progs "$out/bpf_testmod.ko" >"$blog" 2>&1; then
 	grep -E -B2 -A6 'error:|Error [0-9]' "$blog" | tail -60 >&2 || tail -60 "$blog" >&2
 	die "selftests build failed (full log: $blog)"

@@ -5,8 +5,9 @@
 # boot one guest and run selftests/guest/selftests.sh there: test_bpf, the
 # upstream test_progs -t tailcalls, the series' test_progs -t tailcall_cache,
 # both again with net.core.bpf_jit_harden=0 and =2 (harden_switch), the
-# project's user-space test, the bad-input test and a short update storm,
-# one "NAME: N passed, M failed" line each. The project's tests get
+# project's user-space test, the bad-input test, a short update storm and
+# a smoke run of `bench tail-call` (its counters checked, no timing), one
+# "NAME: N passed, M failed" line each. The project's tests get
 # TCC_EXPECT_CACHE=1 on the series (a static-map site must be cached).
 # SERIES=none runs the same on the unpatched base (no tailcall_cache tests
 # there, TCC_EXPECT_CACHE=0). TEST_PROGS_DIR=DIR runs a test_progs built
@@ -35,6 +36,13 @@ if [ -n "${TEST_PROGS_DIR:-}" ]; then
 else
 	tp=$("$TOP/scripts/build-selftests.sh")
 fi
+# The series' `bench tail-call` (selftests/bpf bench runner, its own build):
+# a smoke run in the guest checks its tail-call counters on this kernel.
+bench=
+if [ "${SERIES:-series}" != none ]; then
+	bench=$(SELFTESTS_TARGET=bench "$TOP/scripts/build-selftests.sh")/bench ||
+		die "building the selftests' bench failed"
+fi
 t2=$(date +%s)
 
 OUT=${OUT:-$TOP/out}
@@ -55,6 +63,7 @@ expect_cache=${TCC_EXPECT_CACHE:-1}
 rc=0
 "$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" -- \
 	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" TCC_EXPECT_CACHE="$expect_cache" \
+	TCC_BENCH="$bench" \
 	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" -D || rc=$?
 t3=$(date +%s)
 console=$(cat "$OUT/last-console" 2>/dev/null || true)

@@ -96,7 +96,7 @@ tier() {
 # The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
 # cache switch) and the project's bad-input and storm tests run on the same
 # x86-64 kernel in a guest of their own; test_bpf already ran above.
-st_suites=(tailcalls tailcall_cache harden_switch tailcall_user tailcall_badinput tailcall_storm)
+st_suites=(tailcalls tailcall_cache harden_switch tailcall_user tailcall_badinput tailcall_storm bench_tail_call)
 if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
 	rc=0
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
@@ -118,6 +118,20 @@ nocache_run() {
 	FLAVOR=nocache OUT=$OUT/nocache TCC_EXPECT_CACHE=0 TEST_BPF_PASSES=jit \
 		"$TOP/scripts/run-test-bpf.sh"
 }
+# Smoke passes of the documented benchmark targets (no timing read: only
+# that each runs end to end and its checks hold). make bench: the images'
+# checks and the harness's byte comparison, one short round, no
+# cachegrind. make bench-host: every case of `bench tail-call` on this
+# machine's own kernel, a few invocations each, counters checked.
+rc=0
+BENCH_BUILD=0 BENCH_ROUNDS=1 BENCH_MS=1 BENCH_CG=0 \
+	suite "make bench (smoke)" "$OUT/bench-smoke.log" "$TOP/scripts/bench.sh" || rc=$?
+if [ "$rc" -eq 0 ]; then record "make bench (smoke)" 1 0; else record "make bench (smoke)" 0 1; fi
+rc=0
+BENCH_BUILD=0 BENCH_HOST_SMOKE=1 \
+	suite "make bench-host (smoke)" "$OUT/bench-host-smoke.log" "$TOP/scripts/bench-host.sh" || rc=$?
+counted "make bench-host (smoke: bench tail-call on this machine's kernel)" "$OUT/bench-host-smoke.log" "bench-host:" "$rc"
+
 tier "CONFIG_BPF_TAILCALL_CACHE=n" -nocache nocache_build nocache_run || true
 # The legacy sequence is unchanged: a poisoned site's image is the same
 # instructions on the series and on the series with the option off.
@@ -147,7 +161,7 @@ echo "== results ($(( $(date +%s) - t_start ))s)"
 for a in x86_64:test_bpf x86_64:selftests nocache:test_bpf-nocache arm64:test_bpf-arm64; do
 	[ -f "$OUT/${a#*:}.log" ] || continue
 	echo "-- ${a%%:*} (${a#*:})"
-	grep -h -E '^(test_bpf|tailcall[a-z_]*|harden_switch|kunit).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
+	grep -h -E '^(test_bpf|tailcall[a-z_]*|harden_switch|bench_tail_call|kunit).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
 done
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"

@@ -21,6 +21,8 @@
 #                   sites and the JITed image (prints "tailcall_cache:"),
 #                   bad input refused, and STORM_SECONDS of slot updates
 #                   while the other CPU tail calls
+#   bench_tail_call the series' `bench tail-call` (TCC_BENCH=path), a few
+#                   invocations per case: it runs, its counters hold
 # TCC_EXPECT_CACHE=1 in the environment (scripts/selftests.sh sets it on
 # kernels with the series) is passed on to the project's own tests: there
 # a static-map site must show the cached sequence and absurd prog-array
@@ -217,6 +219,35 @@ TCC_IMG_DIR=$out project tailcall_user tailcall_cache "$out/tailcall_cache"
 project tailcall_badinput tailcall_badinput "$out/tailcall_badinput"
 project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2 "$@"
 grep -E '^storm: ([a-z]|[0-9]+ s,|[0-9]+\.[0-9] s:)' "$out/tailcall_storm.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
+
+# bench_tail_call: the series' benchmark, one round of a few invocations
+# per case: each must run, and its programs' tail-call counters hold (the
+# bench stops on a mismatch). Timing under TCG means nothing: not read.
+if [ -n "${TCC_BENCH:-}" ]; then
+	bp=0 bf=0
+	: >"$out/bench_tail_call.txt"
+	for c in "8 fixed" "8 rr8" "8 random" "256 random" "4096 rr8"; do
+		read -r entries keys <<<"$c"
+		want=4
+		[ "$entries" -le 256 ] || want=3
+		kmsg "bench tail-call $entries $keys: begin"
+		rc=0
+		"$TCC_BENCH" -p1 tail-call --tc-entries "$entries" --tc-keys "$keys" \
+			--tc-rounds 1 --tc-repeat 20 --tc-step 16 >"$out/bench-$entries-$keys.txt" 2>&1 || rc=$?
+		got=$(grep -c '^RESULT ' "$out/bench-$entries-$keys.txt")
+		if [ "$rc" -eq 0 ] && [ "$got" -eq "$want" ]; then
+			bp=$((bp + 1))
+		else
+			bf=$((bf + 1))
+			echo "bench tail-call $entries $keys: exit $rc, $got of $want sites" >>"$out/bench_tail_call.txt"
+		fi
+		cat "$out/bench-$entries-$keys.txt" >>"$out/bench_tail_call.txt"
+	done
+	say "bench_tail_call: $bp passed, $bf failed"
+	[ "$bf" -eq 0 ] || fail=$((fail + 1))
+else
+	say "bench_tail_call: not run (no bench: a tree without the series)"
+fi
 
 dmesg >"$out/dmesg.txt"
 exit "$fail"
