@@ -182,6 +182,16 @@ if [ ! -f "$out/bpf_testmod.ko" ]; then
 	log "bpf_testmod.ko missing after the build: building the test modules again"
 	"${mk[@]}" V=1 "$out/bpf_testmod.ko" >"$top/kmods.log" 2>&1 || true
 fi
+# The selftests Makefile's rule can leave it out again ("Nothing to be
+# done" in test_kmods after it removed the .ko files): kbuild directly.
+if [ ! -f "$out/bpf_testmod.ko" ]; then
+	kmods=$src/tools/testing/selftests/bpf/test_kmods
+	log "bpf_testmod.ko still missing: kbuild in $kmods"
+	llvm=()
+	! grep -qx 'CONFIG_CC_IS_CLANG=y' "$b/.config" || llvm=(LLVM="-$LLVM_VERSION")
+	make -C "$b" M="$kmods" "${llvm[@]}" modules >>"$top/kmods.log" 2>&1 || true
+	[ ! -f "$kmods/bpf_testmod.ko" ] || cp "$kmods"/*.ko "$out/"
+fi
 [ -f "$out/bpf_testmod.ko" ] || log "warning: bpf_testmod.ko did not build (logs: $blog, $top/kmods.log); tests that need it will skip"
 
 # BPF_STRICT_BUILD=0 lets objects fail that use kernel features the

@@ -42,6 +42,11 @@ fail=0
 export TCC_EXPECT_CACHE=${TCC_EXPECT_CACHE:-0}
 kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
 say() { echo "$*" | tee -a "$summary"; }
+# test_loader's unprivileged subtests (tailcall_cache's unprivileged site)
+# need unprivileged bpf(2): the default here, 2, may be lowered to 0. If
+# not, they skip, and the summary lists them.
+echo 0 >/proc/sys/kernel/unprivileged_bpf_disabled 2>/dev/null ||
+	say "warning: kernel.unprivileged_bpf_disabled could not be set to 0: unprivileged subtests skip"
 # set_harden 0|2: set bpf_jit_harden and read it back (a run "with
 # blinding" that ran without it would compare a thing with itself).
 set_harden() {
@@ -96,15 +101,16 @@ else
 fi
 
 # results FILE: one line per subtest of a test_progs log, "name OK|SKIP|FAIL"
-# (a test without subtests counts as one).
+# (a test without subtests counts as one; blanks in a name, as in
+# test_loader's "prog @unpriv", become "_").
 results() {
 	python3 - "$1" <<'EOF'
 import re, sys
 tests, subs = {}, {}
 for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"^#\d+/\d+\s+(\S+?):(OK|SKIP|FAIL)\s*$", line)
+    m = re.match(r"^#\d+/\d+\s+(\S.*?):(OK|SKIP|FAIL)\s*$", line)
     if m:
-        subs[m.group(1)] = m.group(2)
+        subs[m.group(1).replace(" ", "_")] = m.group(2)
         continue
     m = re.match(r"^#\d+\s+(\S+?):(OK|SKIP|FAIL)\s*$", line)
     if m:
