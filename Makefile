@@ -10,6 +10,9 @@
 #   make bench      the cost of a tail call on this CPU (out/bench)
 #   make bench-host bench tail-call (selftests/bpf) on this machine's own
 #                   kernel, in-kernel timing (out/bench-host)
+#   make bench-calibrate  the host harness run on this kernel's own JIT
+#                   images of bench tail-call's programs: its prediction
+#                   against the bench's measurement (out/bench-calibrate)
 #   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
 #           kernel, test_bpf, the storm, fault injection, bad input
 #   make check-mutant  a deliberately broken cache: the selftests must fail
@@ -25,7 +28,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench bench-host selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host bench-calibrate selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -107,3 +110,7 @@ bench: deps
 # kernel (no series there: legacy, direct and compare-tree figures).
 bench-host: deps
 	@$(S)/bench-host.sh
+
+# The host harness against the kernel: prediction / measurement per case.
+bench-calibrate: deps
+	@$(S)/bench-calibrate.sh

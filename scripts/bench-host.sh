@@ -67,7 +67,7 @@ mkdir -p "$bo"
 # bpf(2) allowed? One tiny case: EPERM (lockdown, a seccomp sandbox,
 # kernel.unprivileged_bpf_disabled does not apply to root) means skip.
 probe=$bo/probe.txt
-if ! "$bench" -a -p1 tail-call --tc-rounds 1 --tc-repeat 1 --tc-step 32 >"$probe" 2>&1; then
+if ! "$bench" -p1 tail-call --tc-rounds 1 --tc-repeat 1 --tc-step 32 >"$probe" 2>&1; then
 	if grep -qiE 'operation not permitted|permission denied' "$probe"; then
 		skip "bpf(2) is not allowed here: $(grep -iE -m1 'not permitted|denied' "$probe")"
 	fi
@@ -105,7 +105,8 @@ for entries in 8 256 4096; do
 	for keys in fixed rr8 random; do
 		f=$bo/case-$entries-$keys.txt
 		log "bench tail-call: $entries entries, keys $keys (CPU $cpu)"
-		taskset -c "$cpu" "$bench" -a -p1 tail-call --tc-entries "$entries" --tc-keys "$keys" \
+		# --prod-affinity: the bench's -a alone pins its producer to CPU 0.
+		"$bench" --prod-affinity "$cpu" -p1 tail-call --tc-entries "$entries" --tc-keys "$keys" \
 			"${extra[@]}" >"$f" 2>&1 || { cat "$f" >&2; die "bench tail-call failed: $entries entries, keys $keys"; }
 		# var, poison, const, and tree up to 256 entries.
 		want=3

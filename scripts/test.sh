@@ -131,6 +131,13 @@ rc=0
 BENCH_BUILD=0 BENCH_HOST_SMOKE=1 \
 	suite "make bench-host (smoke)" "$OUT/bench-host-smoke.log" "$TOP/scripts/bench-host.sh" || rc=$?
 counted "make bench-host (smoke: bench tail-call on this machine's kernel)" "$OUT/bench-host-smoke.log" "bench-host:" "$rc"
+# make bench-calibrate: one pair, one case, one round; the tool's checks
+# (the bench's own programs, every reference in their images accounted
+# for, the executed bytes the kernel's, counters and return values) hold.
+rc=0
+CAL_PAIRS=1 CAL_CASES=8:fixed BENCH_ARGS="--tc-rounds 1 --tc-repeat 200" \
+	suite "make bench-calibrate (smoke)" "$OUT/bench-calibrate-smoke.log" "$TOP/scripts/bench-calibrate.sh" || rc=$?
+if [ "$rc" -eq 0 ]; then record "make bench-calibrate (smoke)" 1 0; else record "make bench-calibrate (smoke)" 0 1; fi
 
 tier "CONFIG_BPF_TAILCALL_CACHE=n" -nocache nocache_build nocache_run || true
 # The legacy sequence is unchanged: a poisoned site's image is the same
