@@ -10,7 +10,9 @@
 # from the arch's JIT patch on, and the legacy one before it; on arm64,
 # constant-key sites from the patch that moves them to the cache on. Then the whole
 # series with CONFIG_BPF_TAILCALL_CACHE=n (FLAVOR=nocache), on x86-64. Slow (a build and two
-# boots per step): not part of make test. ARCHES="x86_64 arm64" by default.
+# boots per step): not part of make test. ARCHES="x86_64 arm64" by default;
+# STEPS="5 6" runs only those prefixes (and the nocache step only when
+# the last one is among them).
 # Results: $OUT/bisect/<arch>-<n>/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -18,6 +20,12 @@ set -euo pipefail
 
 mapfile -t all < <(grep -v -e '^#' -e '^$' "$TOP/patches/series")
 read -r -a arches <<<"${ARCHES:-x86_64 arm64}"
+read -r -a steps <<<"${STEPS:-$(seq -s ' ' 1 "${#all[@]}")}"
+for n in "${steps[@]}"; do
+	if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt "${#all[@]}" ]; then
+		die "STEPS: '$n' is not a patch number (1-${#all[@]})"
+	fi
+done
 series=$(mktemp)
 trap 'rm -f "$series"' EXIT
 OUT_TOP=${OUT:-$TOP/out}/bisect
@@ -92,11 +100,11 @@ step() {
 }
 
 for arch in "${arches[@]}"; do
-	for n in $(seq 1 "${#all[@]}"); do
+	for n in "${steps[@]}"; do
 		step "$arch" "$n"
 	done
 done
-if [[ " ${arches[*]} " == *" x86_64 "* ]]; then
+if [[ " ${arches[*]} " == *" x86_64 "* ]] && [[ " ${steps[*]} " == *" ${#all[@]} "* ]]; then
 	step x86_64 "${#all[@]}" nocache
 fi
 # Put the whole series back in the default build directories.
