@@ -16,6 +16,11 @@
 #   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
 #           kernel, test_bpf, the storm, fault injection, bad input
 #   make check-mutant  a deliberately broken cache: the selftests must fail
+#   make test-kcsan [STORM_SECONDS=600]  clang+KCSAN kernel: the storm (8
+#           writers), tailcall_cache, test_progs, test_bpf; fails on a
+#           KCSAN report in series code
+#   make check-kcsan  test-kcsan plus its positive control (a data-race
+#           mutant KCSAN must report)
 #   make test-jitcfg  retpoline/lfence/IBT/kCFI/FineIBT kernel: test_bpf and
 #           tailcall_cache once per indirect-branch form
 #
@@ -28,7 +33,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench bench-host bench-calibrate selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host bench-calibrate test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -71,6 +76,12 @@ check-mutant: deps
 
 test-debug: deps
 	@$(S)/test-debug.sh
+
+test-kcsan: deps
+	@DEBUG_FLAVOR=kcsan $(S)/test-debug.sh
+
+check-kcsan: deps
+	@$(S)/check-kcsan.sh
 
 test-jitcfg: deps
 	@$(S)/test-jitcfg.sh

@@ -140,6 +140,9 @@ mk=(make -C "$src/tools/testing/selftests/bpf" -j"$jobs"
 	LLVM_STRIP="llvm-strip-$LLVM_VERSION" LLVM_CONFIG="llvm-config-$LLVM_VERSION"
 	SKIP_LIBBFD=1 SKIP_DOCS=1
 	BPF_STRICT_BUILD=0)
+# A kernel built with clang (the debug and kcsan flavors): its modules
+# (bpf_testmod.ko) must be built with clang too.
+! grep -qx 'CONFIG_CC_IS_CLANG=y' "$b/.config" || mk+=(LLVM="-$LLVM_VERSION")
 # libarena (a test_progs extra source since 7.3) crashes clang-19 (arena
 # code needs a newer clang): leave it out; only prog_tests/libarena*.c use it.
 mk+=(LIBARENA_SKEL=)

@@ -9,6 +9,8 @@
 #   keep-target-on-delete   emptying a slot keeps its cached target
 #   keep-target-on-replace  replacing a program keeps the old target
 #   jit-always-legacy       the cache is kept but the JIT never uses it
+# The kcsan-* mutants are not theirs: they change no behaviour, only add a
+# data race, and are the positive control of scripts/check-kcsan.sh.
 # Results: $OUT/mutant-NAME/ (the harness's summary.txt and logs).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -18,8 +20,14 @@ set -euo pipefail
 if [ -n "${MUTANT:-}" ]; then
 	mutants=("$MUTANT")
 else
-	mapfile -t mutants < <(find "$TOP/selftests/mutants" -name '*.patch' -printf '%f\n' | sed 's/\.patch$//' | sort)
+	mapfile -t mutants < <(find "$TOP/selftests/mutants" -name '*.patch' ! -name 'kcsan-*' -printf '%f\n' |
+		sed 's/\.patch$//' | sort)
 fi
+for mutant in "${mutants[@]}"; do
+	case "$mutant" in
+	kcsan-*) die "mutant $mutant is the KCSAN tier's control: run scripts/check-kcsan.sh" ;;
+	esac
+done
 
 lock_build
 series=$(mktemp)

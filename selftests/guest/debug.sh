@@ -75,6 +75,10 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracin
 [ -e /sys/kernel/debug/kmemleak ] || { echo "no kmemleak in this kernel" >&2; exit 100; }
 [ "${TCC_EXPECT_CACHE:-}" = 1 ] || { echo "TCC_EXPECT_CACHE=1 not set: the debug tier tests a kernel with the series" >&2; exit 100; }
 export TCC_EXPECT_CACHE
+# test_loader's unprivileged subtests (tailcall_cache's unprivileged site)
+# need unprivileged bpf(2); they skip otherwise.
+echo 0 >/proc/sys/kernel/unprivileged_bpf_disabled 2>/dev/null ||
+	echo "warning: kernel.unprivileged_bpf_disabled could not be set to 0" >&2
 
 # Leaks from boot are the base's: kept apart, then cleared.
 step kmemleak-boot kmemleak_scan || fail=$((fail + 1))
