@@ -96,6 +96,8 @@
 #include <llvm-c/Disassembler.h>
 #include <llvm-c/Target.h>
 
+#include "../btf_raw.h"
+
 #ifndef __NR_pidfd_open
 #define __NR_pidfd_open 434
 #endif
@@ -149,166 +151,23 @@ static long sys_bpf(int cmd, union bpf_attr *a)
 
 /* ------------------------------------------------------------------ BTF */
 
-struct btf_blob {
-	unsigned char *data;
-	const struct btf_type **types;
-	unsigned int ntypes;
-	const char *strs;
-	uint32_t str_len;
-};
-
-static long btf_extra(unsigned int kind, unsigned int vlen)
-{
-	switch (kind) {
-	case BTF_KIND_INT:
-	case BTF_KIND_VAR:
-	case BTF_KIND_DECL_TAG:
-		return 4;
-	case BTF_KIND_PTR:
-	case BTF_KIND_FWD:
-	case BTF_KIND_TYPEDEF:
-	case BTF_KIND_VOLATILE:
-	case BTF_KIND_CONST:
-	case BTF_KIND_RESTRICT:
-	case BTF_KIND_FUNC:
-	case BTF_KIND_FLOAT:
-	case BTF_KIND_TYPE_TAG:
-		return 0;
-	case BTF_KIND_ARRAY:
-		return sizeof(struct btf_array);
-	case BTF_KIND_STRUCT:
-	case BTF_KIND_UNION:
-		return (long)vlen * sizeof(struct btf_member);
-	case BTF_KIND_ENUM:
-		return (long)vlen * sizeof(struct btf_enum);
-	case BTF_KIND_FUNC_PROTO:
-		return (long)vlen * sizeof(struct btf_param);
-	case BTF_KIND_DATASEC:
-		return (long)vlen * sizeof(struct btf_var_secinfo);
-	case 19: /* BTF_KIND_ENUM64 */
-		return (long)vlen * 12;
-	default:
-		return -1;
-	}
-}
-
-static void btf_load(struct btf_blob *b)
-{
-	const struct btf_header *h;
-	const unsigned char *p, *end;
-	size_t len = 0, cap = 8 << 20, got;
-	unsigned int cap_t = 1 << 17;
-	FILE *f = fopen("/sys/kernel/btf/vmlinux", "rb");
-
-	if (!f)
-		die("no /sys/kernel/btf/vmlinux: the running kernel has no BTF");
-	b->data = malloc(cap);
-	while (b->data && (got = fread(b->data + len, 1, cap - len, f)) > 0) {
-		len += got;
-		if (len == cap)
-			b->data = realloc(b->data, cap *= 2);
-	}
-	fclose(f);
-	if (!b->data)
-		die("out of memory");
-	h = (const struct btf_header *)b->data;
-	if (len < sizeof(*h) || h->magic != BTF_MAGIC ||
-	    (uint64_t)h->hdr_len + h->type_off + h->type_len > len ||
-	    (uint64_t)h->hdr_len + h->str_off + h->str_len > len)
-		die("/sys/kernel/btf/vmlinux is not a BTF blob");
-	b->strs = (const char *)b->data + h->hdr_len + h->str_off;
-	b->str_len = h->str_len;
-	p = b->data + h->hdr_len + h->type_off;
-	end = p + h->type_len;
-	b->types = malloc(cap_t * sizeof(*b->types));
-	while (b->types && p < end) {
-		const struct btf_type *t = (const struct btf_type *)p;
-		long extra = btf_extra(BTF_INFO_KIND(t->info), BTF_INFO_VLEN(t->info));
-
-		if (extra < 0 || p + sizeof(*t) + extra > end)
-			die("BTF: unknown kind %u or truncated type", BTF_INFO_KIND(t->info));
-		if (++b->ntypes == cap_t)
-			b->types = realloc(b->types, (cap_t *= 2) * sizeof(*b->types));
-		if (!b->types)
-			die("out of memory");
-		b->types[b->ntypes] = t;
-		p += sizeof(*t) + extra;
-	}
-}
-
-static const char *btf_name(const struct btf_blob *b, uint32_t off)
-{
-	return off < b->str_len ? b->strs + off : "";
-}
-
-static uint32_t btf_struct(const struct btf_blob *b, const char *name)
-{
-	for (uint32_t id = 1; id <= b->ntypes; id++) {
-		const struct btf_type *t = b->types[id];
-
-		if (BTF_INFO_KIND(t->info) == BTF_KIND_STRUCT && BTF_INFO_VLEN(t->info) &&
-		    !strcmp(btf_name(b, t->name_off), name))
-			return id;
-	}
-	die("BTF: no struct %s", name);
-	return 0;
-}
-
-static uint32_t btf_skip_mods(const struct btf_blob *b, uint32_t id)
-{
-	for (int depth = 0; id && id <= b->ntypes && depth < 16; depth++) {
-		unsigned int kind = BTF_INFO_KIND(b->types[id]->info);
-
-		if (kind != BTF_KIND_TYPEDEF && kind != BTF_KIND_CONST && kind != BTF_KIND_VOLATILE &&
-		    kind != BTF_KIND_RESTRICT && kind != BTF_KIND_TYPE_TAG)
-			return id;
-		id = b->types[id]->type;
-	}
-	return 0;
-}
-
-/* Bit offset of member @name of struct/union @id (anonymous members searched). */
-static long btf_member_bits(const struct btf_blob *b, uint32_t id, const char *name, int depth)
-{
-	const struct btf_type *t;
-	const struct btf_member *m;
-	unsigned int kind;
-
-	id = btf_skip_mods(b, id);
-	if (!id || depth > 8)
-		return -1;
-	t = b->types[id];
-	kind = BTF_INFO_KIND(t->info);
-	if (kind != BTF_KIND_STRUCT && kind != BTF_KIND_UNION)
-		return -1;
-	m = (const struct btf_member *)(t + 1);
-	for (unsigned int i = 0; i < BTF_INFO_VLEN(t->info); i++) {
-		long off = BTF_INFO_KFLAG(t->info) ? BTF_MEMBER_BIT_OFFSET(m[i].offset) : m[i].offset;
-
-		if (!m[i].name_off) {
-			long sub = btf_member_bits(b, m[i].type, name, depth + 1);
-
-			if (sub >= 0)
-				return off + sub;
-		} else if (!strcmp(btf_name(b, m[i].name_off), name)) {
-			return off;
-		}
-	}
-	return -1;
-}
-
+/* Byte offset of @member in struct @sname (selftests/btf_raw.h), or die. */
 static long btf_off(const struct btf_blob *b, const char *sname, const char *member)
 {
-	long bits = btf_member_bits(b, btf_struct(b, sname), member, 0);
+	long off = btf_offsetof(b, sname, member);
 
-	if (bits < 0 || bits % 8)
-		die("BTF: no byte-aligned member %s in struct %s", member, sname);
-	return bits / 8;
+	if (off < 0)
+		die("BTF: no struct %s with a byte-aligned member %s", sname, member);
+	return off;
 }
 
 static long btf_sizeof(const struct btf_blob *b, const char *sname)
 {
-	return b->types[btf_struct(b, sname)]->size;
+	uint32_t id = btf_struct(b, sname);
+
+	if (!id)
+		die("BTF: no struct %s", sname);
+	return b->types[id]->size;
 }
 
 static struct {
@@ -319,8 +178,10 @@ static struct {
 static void read_offsets(void)
 {
 	struct btf_blob b = {};
+	const char *why = "";
 
-	btf_load(&b);
+	if (btf_load(&b, &why))
+		die("/sys/kernel/btf/vmlinux: %s", why);
 	off.arr_map = btf_off(&b, "bpf_array", "map");
 	off.arr_ptrs = btf_off(&b, "bpf_array", "ptrs");
 	off.arr_value = btf_off(&b, "bpf_array", "value");
