@@ -19,36 +19,9 @@ set -uo pipefail
 out=$1 ko=$2 storm_s=$3
 shift 3
 fail=0
-kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
-drain() { dmesg -c >>"$out/dmesg.txt"; }
-: >"$out/dmesg.txt"
-: >"$out/steps.txt"
-drain
-# Console: errors and warnings only (KASAN, lockdep, WARN, stalls); the full
-# log is read from the ring buffer (log_buf_len on the command line).
-dmesg -n 5
-
-# DEBUG_ONLY=NAME,NAME... runs only those steps (a rerun of one test).
-only=${DEBUG_ONLY:-}
-only=${only//,/ }
-
-# step NAME CMD...: run CMD with its output in OUT_DIR/NAME.txt; record the
-# exit code and the time.
-step() {
-	local name=$1 t0 rc
-	shift
-	if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then
-		return 0
-	fi
-	kmsg "$name: begin"
-	t0=$(date +%s)
-	"$@" >"$out/$name.txt" 2>&1
-	rc=$?
-	kmsg "$name: end rc=$rc"
-	drain
-	echo "$name rc=$rc seconds=$(( $(date +%s) - t0 ))" >>"$out/steps.txt"
-	return "$rc"
-}
+# shellcheck source=selftests/guest/steps.sh
+. "$(dirname "$0")/steps.sh"
+steps_begin
 
 # shellcheck disable=SC2317  # called through step
 kmemleak_scan() {

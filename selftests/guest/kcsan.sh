@@ -17,18 +17,10 @@ set -uo pipefail
 out=$1 ko=$2 storm_s=$3
 shift 3
 fail=0
-kmsg() { echo "tcc-guest: $*" >/dev/kmsg; }
-drain() { dmesg -c >>"$out/dmesg.txt"; }
-: >"$out/dmesg.txt"
-: >"$out/steps.txt"
+# shellcheck source=selftests/guest/steps.sh
+. "$(dirname "$0")/steps.sh"
 : >"$out/kcsan-stats.txt"
-drain
-# Console: errors and warnings only (KCSAN reports are errors); the full
-# log is read from the ring buffer (log_buf_len on the command line).
-dmesg -n 5
-
-only=${DEBUG_ONLY:-}
-only=${only//,/ }
+steps_begin
 
 stats() {
 	{
@@ -37,25 +29,8 @@ stats() {
 	} >>"$out/kcsan-stats.txt" 2>&1
 }
 
-# step NAME CMD...: run CMD with its output in OUT_DIR/NAME.txt; record the
-# exit code and the time.
-step() {
-	local name=$1 t0 rc
-	shift
-	if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then
-		return 0
-	fi
-	stats "$name: begin"
-	kmsg "$name: begin"
-	t0=$(date +%s)
-	"$@" >"$out/$name.txt" 2>&1
-	rc=$?
-	kmsg "$name: end rc=$rc"
-	drain
-	stats "$name: end"
-	echo "$name rc=$rc seconds=$(( $(date +%s) - t0 ))" >>"$out/steps.txt"
-	return "$rc"
-}
+# KCSAN's counters as each step begins and ends.
+step_hook() { stats "$1"; }
 
 # shellcheck disable=SC2317  # called through step
 test_bpf() {
