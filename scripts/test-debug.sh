@@ -109,15 +109,11 @@ done
 wants() { [ -z "$only" ] || [[ " ${only//,/ } " == *" $1 "* ]]; }
 
 # test_progs (upstream tailcalls, the series' tailcall_cache) for this
-# kernel: its own build, keyed by the kernel's .config.
-# build-selftests.sh leaves the compiler of bpf_testmod.ko to the
-# selftests' Makefile (gcc): for a kernel built with clang (both flavors
-# here) it needs LLVM=, which make takes from the environment.
+# kernel: its own build, keyed by the kernel's .config (build-selftests.sh
+# builds the test modules of a clang-built kernel with clang).
 tp=
 if wants test_progs; then
-	llvm=()
-	! grep -qx 'CONFIG_CC_IS_CLANG=y' "$b/.config" || llvm=(LLVM="-$LLVM_VERSION")
-	tp=$(env "${llvm[@]}" "$TOP/scripts/build-selftests.sh") ||
+	tp=$("$TOP/scripts/build-selftests.sh") ||
 		die "building test_progs for the $flavor kernel failed"
 fi
 
