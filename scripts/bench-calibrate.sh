@@ -102,20 +102,14 @@ build_tool() {
 step "building selftests/bench/calibrate.c" build_tool
 
 # 2. Host facts.
-vuln() { cat "/sys/devices/system/cpu/vulnerabilities/$1" 2>/dev/null || echo "n/a"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 # Steal time of the pinned CPU (USER_HZ ticks): the hypervisor running something else.
 steal() { awk -v c="cpu$cpu" '$1 == c { print $9 }' /proc/stat; }
 {
 	echo "# bench-calibrate: host"
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+	host_facts
 	echo "nproc=$ncpu"
-	echo "kernel=$(uname -r)"
-	echo "spectre_v2=$(vuln spectre_v2)"
-	echo "its=$(vuln indirect_target_selection)"
-	echo "retbleed=$(vuln retbleed)"
-	echo "spec_rstack_overflow=$(vuln spec_rstack_overflow)"
 	echo "cmdline_mitigations=$(tr ' ' '\n' </proc/cmdline | grep -E '^(mitigations|spectre_v2|retbleed|spec_rstack_overflow|indirect_target_selection)=' | tr '\n' ' ')"
 	echo "bpf_jit_harden=$(cat /proc/sys/net/core/bpf_jit_harden 2>/dev/null || echo n/a)"
 	echo "bench=$bench"

@@ -75,15 +75,10 @@ if ! "$bench" -p1 tail-call --tc-rounds 1 --tc-repeat 1 --tc-step 32 >"$probe" 2
 	die "bench tail-call failed on the running kernel (see above)"
 fi
 
-vuln() { cat "/sys/devices/system/cpu/vulnerabilities/$1" 2>/dev/null || echo "n/a"; }
 {
 	echo "# bench tail-call on the running kernel (in-kernel BPF_PROG_TEST_RUN timing)"
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "kernel=$(uname -r)"
-	echo "spectre_v2=$(vuln spectre_v2)"
-	echo "its=$(vuln indirect_target_selection)"
-	echo "retbleed=$(vuln retbleed)"
+	host_facts
 	echo "bpf_jit_harden=$(cat /proc/sys/net/core/bpf_jit_harden 2>/dev/null || echo n/a)"
 	echo "pinned_cpu=$cpu"
 	echo "smoke=$smoke"

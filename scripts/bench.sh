@@ -111,13 +111,9 @@ step "checking the JITed sequences" \
 
 # Host facts for the report.
 {
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-	echo "spectre_v2=$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
-	echo "its=$(cat /sys/devices/system/cpu/vulnerabilities/indirect_target_selection 2>/dev/null || echo unknown)"
-	echo "retbleed=$(cat /sys/devices/system/cpu/vulnerabilities/retbleed 2>/dev/null || echo unknown)"
+	host_facts
 	echo "flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(ibt|ibrs_enhanced|retpoline|ibrs|amd_lfence|lfence_rdtsc)$' | tr '\n' ' ')"
 	echo "vendor=$(grep -m1 vendor_id /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
-	echo "kernel=$(uname -r)"
 	echo "pinned_cpu=$cpu"
 	echo "nice=$nice_v"
 	echo "nproc=$(nproc)"

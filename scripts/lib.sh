@@ -92,6 +92,17 @@ base_id() {
 	fi
 }
 
+# host_facts: this machine's CPU, kernel and indirect-branch mitigations,
+# one key=value line each (what the benchmarks record beside their figures).
+host_facts() {
+	local c=/proc/cpuinfo v
+	echo "cpu=$(grep -m1 'model name' $c | cut -d: -f2- | sed 's/^ //'), family $(grep -m1 'cpu family' $c | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' $c | cut -d: -f2 | tr -d ' ')"
+	echo "kernel=$(uname -r)"
+	for v in spectre_v2 its:indirect_target_selection retbleed spec_rstack_overflow; do
+		echo "${v%%:*}=$(cat "/sys/devices/system/cpu/vulnerabilities/${v#*:}" 2>/dev/null || echo n/a)"
+	done
+}
+
 ARCH=${ARCH:-x86_64}
 # arm64 is cross-built with LLVM (clang, lld, LLVM's binutils): one
 # toolchain for C and Rust, and BTI/PAC kernels need clang (the arm64
