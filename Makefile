@@ -13,6 +13,9 @@
 #   make bench-calibrate  the host harness run on this kernel's own JIT
 #                   images of bench tail-call's programs: its prediction
 #                   against the bench's measurement (out/bench-calibrate)
+#   make bench-poke the cost of a slot change when sites are direct (poked)
+#                   tail calls, as the RFC's compare trees leave them, beside
+#                   the legacy site, on this machine's kernel (out/bench-poke)
 #   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
 #           kernel, test_bpf, the storm, fault injection, bad input
 #   make check-mutant  a deliberately broken cache: the selftests must fail
@@ -33,7 +36,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench bench-host bench-calibrate test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host bench-calibrate bench-poke test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -125,3 +128,6 @@ bench-host: deps
 # The host harness against the kernel: prediction / measurement per case.
 bench-calibrate: deps
 	@$(S)/bench-calibrate.sh
+
+bench-poke:
+	@$(S)/bench-poke.sh

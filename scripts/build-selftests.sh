@@ -19,7 +19,7 @@
 #   --tree DIR  build from a kernel git tree of your own (its HEAD), e.g. a
 #               development branch of new selftests; the shared tree of
 #               prepare-tree.sh (locked) is the default.
-# SELFTESTS_TESTS="tailcalls tailcall_cache" (the default) builds test_progs
+# SELFTESTS_TESTS="tailcalls tailcall_cache tailcall_tree" (the default) builds test_progs
 # with these prog_tests only and the BPF objects they use (the copy of the
 # sources is pruned; the tree is not touched): the full test_progs is ~750
 # BPF objects, far more than the tail-call tier needs. SELFTESTS_TESTS=all
@@ -64,7 +64,7 @@ else
 fi
 git -C "$tree" rev-parse -q --verify HEAD >/dev/null || die "$tree is not a git tree"
 tree_id=$(git -C "$tree" rev-parse HEAD:tools HEAD:include HEAD:arch/x86/include | tr '\n' ' ')
-tests=${SELFTESTS_TESTS:-tailcalls tailcall_cache}
+tests=${SELFTESTS_TESTS:-tailcalls tailcall_cache tailcall_tree}
 target=${SELFTESTS_TARGET:-test_progs}
 case "$target" in
 test_progs) ;;
@@ -95,8 +95,10 @@ prune_src() {
 	[ "$target" = test_progs ] || keep=("$d"/bench.c "$d"/benchs/*.c)
 	for t in $tests; do
 		if [ ! -f "$d/prog_tests/$t.c" ]; then
-			# The unpatched base has no tailcall_cache tests.
-			[ "${SERIES:-series}" = none ] || die "no prog_tests/$t.c in the tree"
+			# The unpatched base has no tailcall_cache tests; the
+			# series without its RFC part no tailcall_tree.
+			[ "${SERIES:-series}" = none ] || [ "$t" = tailcall_tree ] ||
+				die "no prog_tests/$t.c in the tree"
 			log "no prog_tests/$t.c in the base tree: left out"
 			continue
 		fi

@@ -5,6 +5,8 @@ rust/, byte for byte, and that no other patch touches them.
 
   kernel/bpf/tailcall_cache_core.rs == rust/src/tailcall_cache_core.rs
   kernel/bpf/tailcall_cache.rs      == rust/kernel/tailcall_cache.rs
+  kernel/bpf/tailcall_tree_core.rs  == rust/src/tailcall_tree_core.rs
+  kernel/bpf/tailcall_tree.rs       == rust/kernel/tailcall_tree.rs
 """
 import os
 import re
@@ -14,6 +16,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = {
     "kernel/bpf/tailcall_cache_core.rs": "rust/src/tailcall_cache_core.rs",
     "kernel/bpf/tailcall_cache.rs": "rust/kernel/tailcall_cache.rs",
+    "kernel/bpf/tailcall_tree_core.rs": "rust/src/tailcall_tree_core.rs",
+    "kernel/bpf/tailcall_tree.rs": "rust/kernel/tailcall_tree.rs",
 }
 
 

@@ -15,8 +15,10 @@ step "cargo fmt --check" cargo fmt --check
 fmt_glue() {
 	local t rc=0
 	t=$(mktemp -d)
-	cp "$TOP/rust/kernel/tailcall_cache.rs" "$TOP/rust/src/tailcall_cache_core.rs" "$t/"
-	rustfmt --edition 2021 --check "$t/tailcall_cache.rs" || rc=$?
+	cp "$TOP"/rust/kernel/*.rs "$TOP"/rust/src/*_core.rs "$t/"
+	for g in "$TOP"/rust/kernel/*.rs; do
+		rustfmt --edition 2021 --check "$t/$(basename "$g")" || rc=$?
+	done
 	rm -rf "$t"
 	return "$rc"
 }

@@ -96,7 +96,7 @@ tier() {
 # The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
 # cache switch) and the project's bad-input and storm tests run on the same
 # x86-64 kernel in a guest of their own; test_bpf already ran above.
-st_suites=(tailcalls tailcall_cache harden_switch tailcall_user tailcall_badinput tailcall_storm bench_tail_call)
+st_suites=(tailcalls tailcall_cache tailcall_tree harden_switch tailcall_user tailcall_badinput tailcall_storm bench_tail_call)
 if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
 	rc=0
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
@@ -138,6 +138,13 @@ rc=0
 CAL_PAIRS=1 CAL_CASES=8:fixed BENCH_ARGS="--tc-rounds 1 --tc-repeat 200" \
 	suite "make bench-calibrate (smoke)" "$OUT/bench-calibrate-smoke.log" "$TOP/scripts/bench-calibrate.sh" || rc=$?
 if [ "$rc" -eq 0 ]; then record "make bench-calibrate (smoke)" 1 0; else record "make bench-calibrate (smoke)" 0 1; fi
+# make bench-poke: slot changes with 1 and 10 sites of direct tail calls (as
+# the compare tree leaves them) against the legacy site; its checks (direct
+# jumps in the images, return values after every change) hold.
+rc=0
+BENCH_POKE_SMOKE=1 \
+	suite "make bench-poke (smoke)" "$OUT/bench-poke-smoke.log" "$TOP/scripts/bench-poke.sh" || rc=$?
+counted "make bench-poke (smoke: slot changes with direct tail calls on this machine's kernel)" "$OUT/bench-poke-smoke.log" "bench-poke:" "$rc"
 
 tier "CONFIG_BPF_TAILCALL_CACHE=n" -nocache nocache_build nocache_run || true
 # The legacy sequence is unchanged: a poisoned site's image is the same

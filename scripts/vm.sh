@@ -33,6 +33,12 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
+# Indirect jumps as on a retpoline machine unless the caller picks a form
+# (Kconfig.fragment compiles retpolines in; VM_SPECTRE_V2= boots the
+# kernel's own choice).
+if [[ "${VM_APPEND:-} ${append[*]}" != *spectre_v2=* ]] && [ -n "${VM_SPECTRE_V2-retpoline,generic}" ]; then
+	append+=(--append "spectre_v2=${VM_SPECTRE_V2-retpoline,generic}")
+fi
 [ $# -gt 0 ] || die "usage: vm.sh [--cpus N] [--timeout S] [--rwdir DIR] -- CMD..."
 
 lock_build

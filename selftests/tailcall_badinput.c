@@ -256,7 +256,9 @@ static void forged_imm(void)
 				calls += x[i].code == (BPF_JMP | BPF_CALL) && x[i].imm == BPF_FUNC_tail_call;
 				raw += x[i].code == (BPF_JMP | BPF_TAIL_CALL);
 			}
-			check(calls == 1 && raw == 0,
+			/* one call, or one per slot where the verifier made a
+			 * compare tree of the site (max_entries <= 8, thunks) */
+			check((calls == 1 || (REF_N <= 8 && calls == REF_N)) && raw == 0,
 			      "xlated dump of a static caller: %d call bpf_tail_call, %d BPF_TAIL_CALL with imm",
 			      calls, raw);
 		}

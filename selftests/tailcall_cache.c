@@ -114,12 +114,13 @@ static void save_image(const char *what, const unsigned char *img, size_t n)
 }
 
 /* The sequences a tail-call site can show in its JITed image. */
-enum shape { SHAPE_NONE, SHAPE_CACHED, SHAPE_LEGACY, SHAPE_DIRECT, SHAPE_OTHER };
+enum shape { SHAPE_NONE, SHAPE_CACHED, SHAPE_LEGACY, SHAPE_DIRECT, SHAPE_TREE, SHAPE_OTHER };
 static const char *const shape_name[] = {
 	[SHAPE_NONE] = "no JITed image",
 	[SHAPE_CACHED] = "the cached sequence (no max_entries, no bpf_func load)",
 	[SHAPE_LEGACY] = "the legacy sequence",
 	[SHAPE_DIRECT] = "a direct (poked) tail call, no indirect sequence",
+	[SHAPE_TREE] = "a compare tree of direct (poked) tail calls, one per slot",
 	[SHAPE_OTHER] = "no known tail-call sequence",
 };
 
@@ -133,6 +134,55 @@ static int want_legacy;
 static int base_kernel;
 
 #if defined(__x86_64__)
+/*
+ * The RFC patches of the series turn a static site into a compare tree of
+ * direct tail calls when max_entries <= 8 and the CPU's indirect jumps are
+ * thunks (bpf_jit_wants_tail_call_tree()); a kernel has them when it has
+ * bpf_tcc_tree_emit(). TCC_EXPECT_TREE=0/1 overrides the guess.
+ */
+static int expect_tree(unsigned int max_entries)
+{
+	static int have = -1;
+	const char *env = getenv("TCC_EXPECT_TREE");
+	char line[256];
+	FILE *f;
+
+	if (max_entries > 8)
+		return 0;
+	if (env)
+		return !strcmp(env, "1");
+	if (have >= 0)
+		return have;
+	have = 0;
+	f = fopen("/sys/devices/system/cpu/vulnerabilities/spectre_v2", "r");
+	if (f) {
+		if (fgets(line, sizeof(line), f) &&
+		    (strstr(line, "Retpolines") || strstr(line, "LFENCE")))
+			have = 1;
+		fclose(f);
+	}
+	f = fopen("/sys/devices/system/cpu/vulnerabilities/indirect_target_selection", "r");
+	if (f) {
+		if (fgets(line, sizeof(line), f) && strstr(line, "Aligned branch/return thunks"))
+			have = 1;
+		fclose(f);
+	}
+	if (have) {
+		have = 0;
+		f = fopen("/proc/kallsyms", "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, " bpf_tcc_tree_emit\n")) {
+				have = 1;
+				break;
+			}
+		if (f)
+			fclose(f);
+	}
+	printf("note: compare trees for static sites of up to 8 slots: %s\n",
+	       have ? "expected (indirect jumps are thunks, kernel has bpf_tcc_tree_emit)" : "not expected");
+	return have;
+}
+
 /* Struct offsets from the kernel's BTF; -1 while unknown. */
 static long off_ptrs = -1, off_max = -1, off_func = -1;
 
@@ -230,6 +280,9 @@ static enum shape classify(const char *what, const unsigned char *img, size_t n,
 	int ld_fn = count_v(img, n, ld_func, 3, off_func, 1);
 	int ld_fn_any = count(img, n, ld_func, 3);
 	int cnt = count(img, n, cmp_cnt, 4);
+	/* the compare tree's bound check: cmp edx, imm8 (max_entries <= 8) */
+	static const unsigned char cmp_imm8[] = { 0x83, 0xfa };
+	int bound = max_entries < 128 ? count_v(img, n, cmp_imm8, 2, max_entries, 1) : 0;
 
 	printf("  %s: %zu bytes: cmp edx,%u x%d (any imm x%d); cmp [rsi+%ld],edx x%d (any x%d); "
 	       "mov rcx,[rsi+rdx*8+%ld] x%d, +%ld x%d (any x%d); mov rcx,[rcx+%ld] x%d (any x%d); "
@@ -244,6 +297,9 @@ static enum shape classify(const char *what, const unsigned char *img, size_t n,
 	if (cmp_mem == 1 && cmp_mem_any == 1 && ld_ptrs == 1 && ld_slot_any == 1 && ld_fn == 1 &&
 	    !cmp_imm_any && cnt == 1)
 		return SHAPE_LEGACY;
+	if (!cmp_imm_any && !cmp_mem_any && !ld_slot_any && !ld_fn_any && bound >= 1 &&
+	    cnt == (int)max_entries)
+		return SHAPE_TREE;
 	if (!cmp_imm_any && !cmp_mem_any && !ld_slot_any && !ld_fn_any && cnt == 1)
 		return SHAPE_DIRECT;
 	return SHAPE_OTHER;
@@ -387,9 +443,10 @@ static void images(enum pass pass, unsigned int me, int st, int po, int di)
 
 	if (pass == PASS_CACHE) {
 #ifdef __x86_64__
-		/* every size: the displacement follows roundup_pow_of_two(max_entries) */
+		/* every size: the displacement follows roundup_pow_of_two(max_entries);
+		 * a compare tree instead where the kernel makes one */
 		snprintf(what, sizeof(what), me == 5 ? "static site" : "static site, max_entries %u", me);
-		check_image(what, st, me, SHAPE_CACHED, me == 5);
+		check_image(what, st, me, expect_tree(me) ? SHAPE_TREE : SHAPE_CACHED, me == 5);
 		if (me != 5)
 			return;
 		check_image("poisoned site", po, me, SHAPE_LEGACY, 1);
@@ -627,7 +684,7 @@ static void restore_harden(void)
 
 int main(void)
 {
-	static const unsigned int sizes[] = { 1, 5, 8 };
+	static const unsigned int sizes[] = { 1, 5, 8, 9 };
 	static const int harden[] = { [PASS_CACHE] = 0, [PASS_LEGACY] = 2 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

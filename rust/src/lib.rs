@@ -33,7 +33,23 @@ extern crate std;
 )]
 pub mod tailcall_cache_core;
 
+/// The compare-tree plan (identical to `kernel/bpf/tailcall_tree_core.rs`).
+#[path = "tailcall_tree_core.rs"]
+#[deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::as_conversions
+)]
+pub mod tailcall_tree_core;
+
 pub mod recorder;
+pub mod tree_walk;
 
 pub use tailcall_cache_core::*;
 
