@@ -53,16 +53,19 @@ fi
 # step ARCH N [FLAVOR]: build with the first N patches, boot, test.
 # FLAVOR=nocache builds them with CONFIG_BPF_TAILCALL_CACHE=n.
 step() {
-	local arch=$1 n=$2 flavor=${3:-} label expect const_key=cached rc=0 t0
+	local arch=$1 n=$2 flavor=${3:-} label expect const_key=cached tree=0 rc=0 t0
 	label="$arch patch $n/${#all[@]} (${all[n-1]})${flavor:+, FLAVOR=$flavor}"
 	printf '%s\n' "${all[@]:0:n}" | sed "s|^|$TOP/patches/|" >"$series"
 	expect=0
 	case "$arch" in
-	x86_64) [ "$n" -lt "$(jit_patch x86)" ] || expect=1 ;;
+	x86_64) [ "$n" -lt "$(jit_patch x86)" ] || expect=1
+		# the RFC's x86 patch: static sites of up to 8 slots become
+		# compare trees (the guests boot with retpolines)
+		[ "$n" -lt "$(jit_patch compare-trees)" ] || tree=1 ;;
 	arm64) [ "$n" -lt "$(jit_patch arm64)" ] || expect=1
 		[ "$n" -ge "$(jit_patch constant-key)" ] || const_key=legacy ;;
 	esac
-	[ -z "$flavor" ] || expect=0
+	[ -z "$flavor" ] || expect=0 tree=0
 	export FLAVOR=$flavor
 	t0=$(date +%s)
 	log "bisect: $label: build"
@@ -78,7 +81,7 @@ step() {
 		OUT=$o TCC_EXPECT_CACHE=$expect TCC_EXPECT_CONST_KEY=$const_key TEST_BPF_PASSES=jit \
 			"$TOP/scripts/run-arm64.sh" >"$o/run.log" 2>&1 || rc=$?
 	else
-		OUT=$o TCC_EXPECT_CACHE=$expect TEST_BPF_PASSES=jit \
+		OUT=$o TCC_EXPECT_CACHE=$expect TCC_EXPECT_TREE=$tree TEST_BPF_PASSES=jit \
 			"$TOP/scripts/run-test-bpf.sh" >"$o/run.log" 2>&1 || rc=$?
 		if [ "$rc" -eq 0 ]; then
 			log "bisect: $label: boot, test_progs -t tailcalls"

@@ -34,14 +34,11 @@ guest=$1
 OUT=${OUT:-$TOP/out}
 host=$OUT/tree-shape-host
 shape=$TOP/scripts/tree-shape.py
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$TOP/rust" && cargo run --locked --quiet --bin tree_header) >"$tmp/bench_tail_call_tree.h" ||
-	die "cargo run --bin tree_header failed (the generated tree header)"
-gcc -O2 -Wall -Wextra -Werror -pthread -I"$TOP/selftests" -I"$tmp" \
-	-o "$tmp/tree_shape" "$TOP/selftests/tree_shape.c" || die "building selftests/tree_shape.c failed"
+tree_header "$tmp"
+TCC_TEST_INCLUDE=$tmp build_tests "$tmp" tree_shape
 
 [ "$(id -u)" -eq 0 ] ||
 	die "tree_shape must run as root on this machine (it loads BPF programs and reads their JITed images); run: sudo $0 $*"

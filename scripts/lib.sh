@@ -40,13 +40,24 @@ step() {
 	log "$name done in $(( $(date +%s) - t0 ))s"
 }
 
+# tree_header DIR: the verifier's compare-tree plans, generated from rust/
+# (rust/src/bin/tree_header.rs), as DIR/bench_tail_call_tree.h: the header
+# selftests/tree_shape.c builds its hand-made tree from.
+tree_header() {
+	(cd "$TOP/rust" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target} \
+		cargo run --locked --quiet --bin tree_header) >"$1/bench_tail_call_tree.h" ||
+		die "cargo run --bin tree_header failed (the generated tree header)"
+}
+
 # build_tests DIR NAME...: build the project's user-space tests
 # (selftests/NAME.c, raw bpf(2)) for the host's arch into DIR/NAME.
+# TCC_TEST_INCLUDE=DIR adds an include directory (tree_header's).
 build_tests() {
 	local dir=$1 t
 	shift
 	for t in "$@"; do
 		gcc -O2 -Wall -Wextra -Werror -pthread -I"$TOP/selftests" \
+			${TCC_TEST_INCLUDE:+-I"$TCC_TEST_INCLUDE"} \
 			-o "$dir/$t" "$TOP/selftests/$t.c" || die "building selftests/$t.c failed"
 	done
 }

@@ -22,7 +22,7 @@ export OUT
 build_tests "$res" tailcall_cache
 rc=0
 "$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$res" -- \
-	env TCC_EXPECT_CACHE="$expect_cache" \
+	env TCC_EXPECT_CACHE="$expect_cache" ${TCC_EXPECT_TREE:+TCC_EXPECT_TREE="$TCC_EXPECT_TREE"} \
 	"$TOP/selftests/guest/test_bpf.sh" "$res" "$ko" "${passes[@]}" || rc=$?
 console=$(cat "$OUT/last-console" 2>/dev/null || true)
 [ -f "$res/dmesg.txt" ] || die "the guest wrote no kernel log (exit $rc); console: ${console:-none}"

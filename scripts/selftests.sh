@@ -52,6 +52,11 @@ rm -rf "$res"
 mkdir -p "$res"
 # The project's own tests (raw bpf(2), no libbpf): built here, run there.
 build_tests "$res" tailcall_cache tailcall_badinput tailcall_storm
+# tree_shape builds its hand-made tree from the plans rust/ generates; its
+# images are compared with this machine's by scripts/check-tree-shape.sh.
+mkdir -p "$res/include"
+tree_header "$res/include"
+TCC_TEST_INCLUDE=$res/include build_tests "$res" tree_shape
 # Multi-threaded TCG mishandles text-poked (direct) tail calls that change
 # under a running vCPU (see "Guests and accelerators" in README.md), and
 # the guest boots with retpolines, where variable-key sites into arrays of

@@ -62,7 +62,8 @@ import sys
 OBJDUMP = ["objdump", "-D", "-b", "binary", "-m", "i386:x86-64"]
 LINE = re.compile(r"\s*([0-9a-f]+):\t((?:[0-9a-f]{2} )+)\s*\t(.*)")
 # `jmp 0x185`, `jae 0x77`, `call 0x...`, possibly with a `<.data+0x..>` note
-DIRECT = re.compile(r"^((?:bnd |notrack )?(?:j[a-z]+|call[a-z]*|loop[a-z]*))\s+(0x[0-9a-f]+)(?:\s+<[^>]*>)?$")
+DIRECT = re.compile(r"^((?:bnd |notrack )?(?:j[a-z]+|call[a-z]*|loop[a-z]*))"
+                    r"\s+(0x[0-9a-f]+)(?:\s+<[^>]*>)?$")
 INDIRECT = re.compile(r"^(?:bnd |notrack )?(?:jmp|call)[a-z]*\s+\*")
 RSI_IMM = re.compile(r"^(?:movabs|mov[lq]?)\s+\$0x[0-9a-f]+,%(?:rsi|esi)$")
 END = "mov $0x1,%eax"

@@ -13,7 +13,7 @@
  * In each pass:
  *  - behaviour of static-map, poisoned-map (two prog arrays reach the
  *    call: the legacy sequence) and constant-key call sites for
- *    max_entries 1, 5 and 8: a populated slot jumps, an empty slot, index
+ *    max_entries 1, 5, 8 and 9: a populated slot jumps, an empty slot, index
  *    max_entries and 0xffffffff fall through, after update, replace and
  *    delete the next call sees the new state, and the clear after the
  *    last map fd is closed empties the sites; the 33-call limit; a static
@@ -112,6 +112,14 @@ static void save_image(const char *what, const unsigned char *img, size_t n)
 	fwrite(img, 1, n, f);
 	fclose(f);
 }
+
+/*
+ * The arrays whose images are kept (TCC_IMG_DIR, for scripts/jit-loads.py
+ * and compare-images.sh) and checked for every site kind: more than 8
+ * slots, which keep the cached sequence where the kernel makes compare
+ * trees of smaller arrays.
+ */
+#define IMG_ENTRIES 9
 
 /* The sequences a tail-call site can show in its JITed image. */
 enum shape { SHAPE_NONE, SHAPE_CACHED, SHAPE_LEGACY, SHAPE_DIRECT, SHAPE_TREE, SHAPE_OTHER };
@@ -391,22 +399,22 @@ static void check_image(const char *what, int prog, unsigned int max_entries, en
 }
 
 /*
- * Which kernel: the image of a static-map site (max_entries 5, cache
+ * Which kernel: the image of a static-map site (max_entries IMG_ENTRIES, cache
  * pass). The legacy sequence there is a kernel without the series, unless
  * TCC_EXPECT_CACHE=1 says it has the series: then the image checks fail.
  */
 static void probe(void)
 {
 	static unsigned char img[8192];
-	int map = prog_array_create(5), st = map >= 0 ? caller_static(map) : -1;
+	int map = prog_array_create(IMG_ENTRIES), st = map >= 0 ? caller_static(map) : -1;
 	size_t n = st >= 0 ? jited_image(st, img, sizeof(img)) : 0;
-	enum shape got = classify("probe: static site", img, n, 5);
+	enum shape got = classify("probe: static site", img, n, IMG_ENTRIES);
 
 	if (want_legacy) {
 		printf("note: TCC_EXPECT_CACHE=0: every site must show the legacy sequence\n");
 	} else if (got == SHAPE_LEGACY && !want_cache) {
 		base_kernel = 1;
-		printf("note: legacy image: kernel without the series (static site, max_entries 5; "
+		printf("note: legacy image: kernel without the series (static site, max_entries 9; "
 		       "no TCC_EXPECT_CACHE=1): image checks are printed, not counted\n");
 	} else if (got == SHAPE_LEGACY) {
 		printf("note: legacy image at a static site although TCC_EXPECT_CACHE=1: "
@@ -445,15 +453,16 @@ static void images(enum pass pass, unsigned int me, int st, int po, int di)
 #ifdef __x86_64__
 		/* every size: the displacement follows roundup_pow_of_two(max_entries);
 		 * a compare tree instead where the kernel makes one */
-		snprintf(what, sizeof(what), me == 5 ? "static site" : "static site, max_entries %u", me);
-		check_image(what, st, me, expect_tree(me) ? SHAPE_TREE : SHAPE_CACHED, me == 5);
-		if (me != 5)
+		snprintf(what, sizeof(what), me == IMG_ENTRIES ? "static site" : "static site, max_entries %u",
+			 me);
+		check_image(what, st, me, expect_tree(me) ? SHAPE_TREE : SHAPE_CACHED, me == IMG_ENTRIES);
+		if (me != IMG_ENTRIES)
 			return;
 		check_image("poisoned site", po, me, SHAPE_LEGACY, 1);
 		/* constant-key sites stay direct on x86-64: nothing to keep */
 		check_image("constant-key site", di, me, SHAPE_DIRECT, 0);
 #else
-		if (me != 5)
+		if (me != IMG_ENTRIES)
 			return;
 		check_image("static site", st, me, SHAPE_CACHED, 1);
 		check_image("poisoned site", po, me, SHAPE_LEGACY, 1);
@@ -467,7 +476,7 @@ static void images(enum pass pass, unsigned int me, int st, int po, int di)
 #endif
 		return;
 	}
-	if (me != 5)
+	if (me != IMG_ENTRIES)
 		return;
 	/* blinded programs: the legacy sequence everywhere, no direct tail call */
 	check_image("static site, bpf_jit_harden=2", st, me, SHAPE_LEGACY, 1);

@@ -145,7 +145,13 @@ mod tests {
             assert_eq!(buf[0].imm, n as i32);
             assert_eq!(buf[0].off, (3 * n - 2) as i16);
         }
-        // No tree: 0 and above K; a buffer too small.
+    }
+
+    /// No tree for 0 and above K; a buffer too small or a descriptor
+    /// index past `i32` is an error, not a truncated tree.
+    #[test]
+    fn no_tree() {
+        let mut buf = [tail_call(); TREE_MAX_INSNS as usize];
         assert_eq!(emit(0, 0, &mut buf), 0);
         assert_eq!(emit(TREE_MAX_ENTRIES + 1, 0, &mut buf), 0);
         assert_eq!(emit(u32::MAX, 0, &mut buf), 0);

@@ -7,7 +7,10 @@
  * bytes natively.
  *
  * A chain of N tail calls: programs in slots 0..N of a prog array with
- * max_entries N + 2; each one increments a counter in cb[0] and tail calls
+ * max_entries N + 2, at least 9 (the series' RFC patches turn variable-key
+ * sites into arrays of up to 8 slots into compare trees on CPUs with
+ * retpolines, and "cache" here is the cache's sequence); each one
+ * increments a counter in cb[0] and tail calls
  * slot <counter>, so slot 0 entered with cb[0] = 0 runs N tail calls and
  * the last program falls through the empty slot N + 1 and returns N + 1.
  *
@@ -248,7 +251,7 @@ static int nentries;
 
 static void one_case(const char *variant, unsigned int n_calls)
 {
-	unsigned int max_entries = n_calls + 2, nprogs = n_calls + 1;
+	unsigned int max_entries = n_calls + 2 < 9 ? 9 : n_calls + 2, nprogs = n_calls + 1;
 	int map = -1, poison = -1, progs[MAX_N + 1];
 	int legacy = !strcmp(variant, "legacy"), direct = !strcmp(variant, "direct");
 	const char *site = legacy ? "poisoned" : direct ? "direct" : "static";

@@ -234,6 +234,11 @@ project() {
 kmsg "project tests: TCC_EXPECT_CACHE=$TCC_EXPECT_CACHE"
 TCC_IMG_DIR=$out project tailcall_user tailcall_cache "$out/tailcall_cache"
 project tailcall_badinput tailcall_badinput "$out/tailcall_badinput"
+# tree_shape: JITed images of a variable-key site into an array of 8 (the
+# rewrite's input) and of the generated tree built by hand, for
+# scripts/check-tree-shape.sh on the host; here, that both run right.
+mkdir -p "$out/tree-shape"
+project tree_shape tree_shape "$out/tree_shape" "$out/tree-shape"
 project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2 "$@"
 grep -E '^storm: ([a-z]|[0-9]+ s,|[0-9]+\.[0-9] s:)' "$out/tailcall_storm.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
 
