@@ -96,7 +96,7 @@ tier() {
 # The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
 # cache switch) and the project's bad-input and storm tests run on the same
 # x86-64 kernel in a guest of their own; test_bpf already ran above.
-st_suites=(tailcalls tailcall_cache tailcall_tree harden_switch tailcall_user tailcall_badinput tailcall_storm bench_tail_call)
+st_suites=(tailcalls tailcall_cache tailcall_tree harden_switch tailcall_user tailcall_badinput tree_shape tailcall_storm bench_tail_call)
 if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
 	rc=0
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \
@@ -104,10 +104,18 @@ if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; the
 	for s in "${st_suites[@]}"; do
 		counted "$s (selftests VM)" "$OUT/selftests.log" "$s:" 0
 	done
+	# The rewritten site in the guest has the shape of the generated tree
+	# built by hand on this machine's kernel.
+	rc=0
+	suite "tree shape" "$OUT/tree-shape.log" "$TOP/scripts/check-tree-shape.sh" \
+		"$OUT/selftests-series/tree-shape" || rc=$?
+	counted "tree shape (rewritten site in the guest == generated tree on this machine)" \
+		"$OUT/tree-shape.log" "tree-shape:" "$rc"
 	# A splat, a guest that did not finish or a failed build of test_progs.
 	[ "$rc" -eq 0 ] || record "selftests run (exit $rc, see out/selftests.log)" 0 1
 else
 	for s in "${st_suites[@]}"; do record "$s (selftests VM)" 0 1; done
+	record "tree shape (rewritten site in the guest == generated tree on this machine)" 0 1
 fi
 
 # The whole series with CONFIG_BPF_TAILCALL_CACHE=n (FLAVOR=nocache, a build
@@ -175,7 +183,7 @@ echo "== results ($(( $(date +%s) - t_start ))s)"
 for a in x86_64:test_bpf x86_64:selftests nocache:test_bpf-nocache arm64:test_bpf-arm64; do
 	[ -f "$OUT/${a#*:}.log" ] || continue
 	echo "-- ${a%%:*} (${a#*:})"
-	grep -h -E '^(test_bpf|tailcall[a-z_]*|harden_switch|bench_tail_call|kunit).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
+	grep -h -E '^(test_bpf|tailcall[a-z_]*|tree_shape|harden_switch|bench_tail_call|kunit).*: [0-9]+ passed' "$OUT/${a#*:}.log" || true
 done
 for l in "${lines[@]}"; do echo "$l"; done
 echo "summary: $passed passed, $failed failed"
