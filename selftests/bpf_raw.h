@@ -97,6 +97,22 @@ static inline int sock_prog_load(const struct bpf_insn *insns, size_t n)
 	return fd;
 }
 
+/* The JITed image of @prog into @buf; 0 when there is none or it does not fit. */
+static inline size_t jited_image(int prog, unsigned char *buf, size_t len)
+{
+	struct bpf_prog_info info = { 0 };
+	union bpf_attr a = { 0 };
+
+	info.jited_prog_len = len;
+	info.jited_prog_insns = (uintptr_t)buf;
+	a.info.bpf_fd = prog;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) || info.jited_prog_len > len)
+		return 0;
+	return info.jited_prog_len;
+}
+
 static inline int map_update(int map, unsigned int key, int prog)
 {
 	union bpf_attr a = {

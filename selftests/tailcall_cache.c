@@ -77,21 +77,6 @@ static int prog_load_btf(const struct bpf_insn *insns, size_t n, int btf,
 	return fd;
 }
 
-static size_t jited_image(int prog, unsigned char *buf, size_t len)
-{
-	struct bpf_prog_info info = { 0 };
-	union bpf_attr a = { 0 };
-
-	info.jited_prog_len = len;
-	info.jited_prog_insns = (uintptr_t)buf;
-	a.info.bpf_fd = prog;
-	a.info.info_len = sizeof(info);
-	a.info.info = (uintptr_t)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a))
-		return 0;
-	return info.jited_prog_len < len ? info.jited_prog_len : len;
-}
-
 /* With TCC_IMG_DIR set, keep each checked image for the host to disassemble. */
 static void save_image(const char *what, const unsigned char *img, size_t n)
 {

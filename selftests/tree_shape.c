@@ -117,23 +117,6 @@ static int caller(int key_map, int array, int tree)
 	return fd;
 }
 
-static size_t jited_image(int prog, unsigned char *buf, size_t len)
-{
-	struct bpf_prog_info info = { 0 };
-	union bpf_attr a = { 0 };
-
-	info.jited_prog_len = len;
-	info.jited_prog_insns = (uintptr_t)buf;
-	a.info.bpf_fd = prog;
-	a.info.info_len = sizeof(info);
-	a.info.info = (uintptr_t)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a))
-		return 0;
-	if (info.jited_prog_len > len)
-		return 0;
-	return info.jited_prog_len;
-}
-
 /* Write the JITed image of @prog to DIR/NAME.bin; 0 or -1. */
 static int save_image(const char *dir, const char *name, int prog)
 {
