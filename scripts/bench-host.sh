@@ -95,7 +95,7 @@ if [ -n "${BENCH_ARGS:-}" ]; then
 	extra+=("${more[@]}")
 fi
 printf 'entries\tkeys\tsite\tns_per_call\tns_per_invocation\tratio_const\n' >"$bo/results.tsv"
-n=0
+n=0 rows_want=0
 for entries in 8 256 4096; do
 	for keys in fixed rr8 random; do
 		f=$bo/case-$entries-$keys.txt
@@ -110,7 +110,7 @@ for entries in 8 256 4096; do
 			want=3
 			[ "$entries" -gt 8 ] || die "bench tail-call has no tree site at $entries entries"
 		fi
-		rows_want=$((${rows_want:-0} + want))
+		rows_want=$((rows_want + want))
 		got=$(grep -c '^RESULT ' "$f" || true)
 		[ "$got" -eq "$want" ] || { cat "$f" >&2; die "bench tail-call printed $got RESULT lines, want $want"; }
 		sed -nE 's/^RESULT site=([a-z]+) keys=([a-z0-9]+) entries=([0-9]+) ns_per_call=([0-9.-]+) ns_per_invocation=([0-9.-]+) ratio_const=([0-9.-]+)$/\3\t\2\t\1\t\4\t\5\t\6/p' \

@@ -50,19 +50,27 @@ def added_files(patch):
     return out, touched
 
 
-def main():
+def carried(paths):
+    """For each path in paths, (patch, content) of the patch of patches/series
+    that adds it (None when none does), and the complaints about other
+    patches that touch it."""
     pdir = os.path.join(TOP, "patches")
     series = [l.strip() for l in open(os.path.join(pdir, "series")) if l.strip() and not l.startswith("#")]
-    found, bad = {}, []
+    found, bad = {k: None for k in paths}, []
     for p in series:
         added, touched = added_files(os.path.join(pdir, p))
-        for k in FILES:
+        for k in paths:
             if k in added:
                 found[k] = (p, added[k])
             elif k in touched:
-                bad.append(f"{p} modifies {k}: only the generated patch may (regenerate it from rust/)")
+                bad.append(f"{p} modifies {k}: only the patch that adds it may (regenerate it from rust/)")
+    return found, bad
+
+
+def main():
+    found, bad = carried(FILES)
     for k, src in FILES.items():
-        if k not in found:
+        if found[k] is None:
             bad.append(f"no patch adds {k}")
             continue
         want = open(os.path.join(TOP, src)).read()

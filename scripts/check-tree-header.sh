@@ -24,11 +24,10 @@ HDR=tools/testing/selftests/bpf/benchs/bench_tail_call_tree.h
 file=${1:-}
 [ -z "$file" ] || [ -f "$file" ] || die "$file: no such file"
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$TOP/rust" && cargo run --locked --quiet --bin tree_header) >"$tmp/generated.h" ||
-	die "cargo run --bin tree_header failed"
+tree_header "$tmp"
+generated=$tmp/bench_tail_call_tree.h
 
 if [ -n "$file" ]; then
 	carried=$file
@@ -45,22 +44,13 @@ spec = importlib.util.spec_from_file_location(
     "check_rust_sync", os.path.join(top, "scripts", "check-rust-sync.py"))
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
-pdir = os.path.join(top, "patches")
-series = [l.strip() for l in open(os.path.join(pdir, "series"))
-          if l.strip() and not l.startswith("#")]
-found, bad = None, []
-for p in series:
-    added, touched = mod.added_files(os.path.join(pdir, p))
-    if hdr in added:
-        found = p
-        with open(dest, "w") as f:
-            f.write(added[hdr])
-    elif hdr in touched:
-        bad.append(p)
+found, bad = mod.carried([hdr])
 if bad:
-    sys.exit(f"{', '.join(bad)} modifies {hdr}: only the patch that adds it may "
-             "carry it (regenerate it with rust/src/bin/tree_header.rs)")
-print(found or "")
+    sys.exit("; ".join(bad))
+if found[hdr]:
+    with open(dest, "w") as f:
+        f.write(found[hdr][1])
+print(found[hdr][0] if found[hdr] else "")
 EOF
 	) || die "reading patches/ failed"
 	if [ -z "$what" ]; then
@@ -70,7 +60,7 @@ EOF
 fi
 
 if ! diff -u --label "$what" --label "generated (rust/src/bin/tree_header.rs)" \
-	"$carried" "$tmp/generated.h" >"$tmp/diff"; then
+	"$carried" "$generated" >"$tmp/diff"; then
 	cat "$tmp/diff" >&2
 	die "$what: $HDR differs from what rust/src/bin/tree_header.rs generates (above); regenerate it: cd rust && cargo run --quiet --bin tree_header"
 fi
