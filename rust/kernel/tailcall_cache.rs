@@ -6,9 +6,9 @@
 //! series, has the layout, the update step of a slot and the JIT's choice
 //! of sequence. This file applies them to `struct bpf_array` and exports
 //! them to C (`include/linux/bpf_tailcall_cache.h`): `arraymap.c` calls
-//! [`bpf_tcc_ptrs_size`] when it allocates a prog array and
-//! [`bpf_tcc_update`] on every slot change, and the JITs call
-//! [`bpf_tcc_jit_site`] for every tail call whose prog array the verifier
+//! [`bpf_tailcall_cache_ptrs_size`] when it allocates a prog array and
+//! [`bpf_tailcall_cache_update`] on every slot change, and the JITs call
+//! [`bpf_tailcall_cache_jit_site`] for every tail call whose prog array the verifier
 //! knows.
 //!
 //! The cached targets are read by JITed code with plain 64-bit loads,
@@ -28,7 +28,7 @@ pub mod tailcall_cache_core;
 /// Prefix of the messages printed here (`pr_err!`).
 const __LOG_PREFIX: &[u8] = b"bpf\0";
 
-use tailcall_cache_core::{Error, Layout, ProgArray, Warn};
+use tailcall_cache_core::{Error, Layout, ProgArray, Refused};
 
 /// The arch's tail-call entry offset, when its JIT uses the cache.
 fn target_offset() -> Option<u32> {
@@ -55,7 +55,7 @@ const PTRS_OFFSET: usize = core::mem::offset_of!(bindings::bpf_array, __bindgen_
 ///
 /// `size` must be valid for writes.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_ptrs_size(max_entries: u32, size: *mut u64) -> c_int {
+pub unsafe extern "C" fn bpf_tailcall_cache_ptrs_size(max_entries: u32, size: *mut u64) -> c_int {
     if target_offset().is_none() {
         return EOPNOTSUPP.to_errno();
     }
@@ -126,7 +126,7 @@ impl ProgArray for Array {
 
     fn bpf_func(&self, prog: Self::Prog) -> Option<usize> {
         // SAFETY: The slot owns a reference to `prog`, taken by the caller
-        // of `bpf_tcc_update()`: it is alive, and `jited` and `bpf_func` do
+        // of `bpf_tailcall_cache_update()`: it is alive, and `jited` and `bpf_func` do
         // not change once it is exposed to a prog array.
         let (jited, func) = unsafe { ((*prog).jited() != 0, (*prog).bpf_func) };
         if !jited {
@@ -184,32 +184,41 @@ impl ProgArray for Array {
         }
     }
 
-    fn warn(&self, what: Warn) {
+    fn warn(&self, what: Refused) {
         pr_err!("prog array tail-call cache: {:?}\n", what);
-        // The KUnit test of this path expects no splat.
-        kernel::warn_on!(!kernel::kunit::in_kunit_test());
+        kernel::warn_on!(true);
     }
 }
 
 /// Changes slot `key` of `array` to `new` (NULL: delete), keeps its cached
-/// target in step, and puts the old program; returns whether the slot held
-/// one. See [`tailcall_cache_core::update`] for the order.
+/// target in step, and puts the old program; returns 1 when the slot held
+/// one, 0 when it did not. See [`tailcall_cache_core::update`] for the
+/// order.
+///
+/// Returns `-E2BIG` for a key past `max_entries` and `-EINVAL` for an
+/// array whose layout is inconsistent or a program whose target does not
+/// compute: then nothing changed, and the reference to `new` is still the
+/// caller's to put.
 ///
 /// # Safety
 ///
 /// `array` is a live prog array built by `array_map_alloc()`; `new` is NULL
 /// or a program the caller's reference keeps alive, which passes to the
-/// array; the caller does not hold `poke_mutex`.
+/// array when 0 or 1 is returned; the caller does not hold `poke_mutex`.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_update(
+pub unsafe extern "C" fn bpf_tailcall_cache_update(
     array: *mut bindings::bpf_array,
     key: u32,
     new: *mut bindings::bpf_prog,
     need_defer: bool,
-) -> bool {
+) -> c_int {
     // INVARIANT: Guaranteed by the caller.
     let a = Array(array);
-    tailcall_cache_core::update(&a, key, (!new.is_null()).then_some(new), need_defer)
+    match tailcall_cache_core::update(&a, key, (!new.is_null()).then_some(new), need_defer) {
+        Ok(held) => c_int::from(held),
+        Err(Refused::BadKey) => E2BIG.to_errno(),
+        Err(Refused::BadLayout | Refused::BadTarget) => EINVAL.to_errno(),
+    }
 }
 
 /// Whether a tail call through `map`, which the verifier knows, may
@@ -220,7 +229,7 @@ pub unsafe extern "C" fn bpf_tcc_update(
 ///
 /// `map` is a live map; `tc` is valid for writes.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_jit_site(
+pub unsafe extern "C" fn bpf_tailcall_cache_jit_site(
     map: *const bindings::bpf_map,
     tc: *mut bindings::bpf_tail_call_cached,
 ) -> bool {
@@ -272,7 +281,8 @@ mod tests {
             cache_disp: 0,
         };
         // SAFETY: `a` and `tc` are valid for the call.
-        unsafe { bpf_tcc_jit_site(&a.map, &mut tc) }.then_some((tc.max_entries, tc.cache_disp))
+        unsafe { bpf_tailcall_cache_jit_site(&a.map, &mut tc) }
+            .then_some((tc.max_entries, tc.cache_disp))
     }
 
     #[test]
@@ -298,7 +308,7 @@ mod tests {
     fn ptrs_size() {
         let mut size = 0u64;
         // SAFETY: `size` is valid for writes.
-        let err = unsafe { bpf_tcc_ptrs_size((1 << 30) + 1, &mut size) };
+        let err = unsafe { bpf_tailcall_cache_ptrs_size((1 << 30) + 1, &mut size) };
         if target_offset().is_none() {
             assert_eq!(err, EOPNOTSUPP.to_errno());
             return;
@@ -306,11 +316,11 @@ mod tests {
         assert_eq!(err, E2BIG.to_errno());
         // SAFETY: As above.
         assert_eq!(
-            unsafe { bpf_tcc_ptrs_size(0, &mut size) },
+            unsafe { bpf_tailcall_cache_ptrs_size(0, &mut size) },
             EINVAL.to_errno()
         );
         // SAFETY: As above.
-        assert_eq!(unsafe { bpf_tcc_ptrs_size(5, &mut size) }, 0);
+        assert_eq!(unsafe { bpf_tailcall_cache_ptrs_size(5, &mut size) }, 0);
         assert_eq!(size, 2 * 8 * 8);
     }
 
@@ -346,8 +356,8 @@ mod tests {
     }
 
     /// The update step on a real allocation of a prog array: the target
-    /// of each slot follows its program, and a target that does not
-    /// compute clears the entry instead of keeping the old one.
+    /// of each slot follows its program, and a key past `max_entries` or a
+    /// target that does not compute is refused with nothing changed.
     #[test]
     fn update() {
         let Some(off) = target_offset() else {
@@ -371,7 +381,7 @@ mod tests {
         unsafe {
             bindings::__mutex_init(
                 &mut aux.poke_mutex,
-                c"tcc_test".as_ptr().cast(),
+                c"tailcall_cache_test".as_ptr().cast(),
                 key.as_ptr(),
             )
         };
@@ -393,19 +403,34 @@ mod tests {
         POKES.store(0, Ordering::Relaxed);
         // SAFETY: `raw` is the test array; the programs outlive it.
         unsafe {
-            assert!(!bpf_tcc_update(raw, 1, &mut good, false));
+            assert_eq!(bpf_tailcall_cache_update(raw, 1, &mut good, false), 0);
             assert_eq!(entry(1), 0x1000 + off as usize);
-            assert!(bpf_tcc_update(raw, 1, &mut bad, false));
+            // A target that does not compute: refused, nothing changed.
+            assert_eq!(
+                bpf_tailcall_cache_update(raw, 1, &mut bad, false),
+                EINVAL.to_errno()
+            );
+            assert_eq!(entry(1), 0x1000 + off as usize);
+            assert_eq!(
+                bpf_tailcall_cache_update(raw, 1, core::ptr::null_mut(), true),
+                1
+            );
             assert_eq!(entry(1), 0);
-            assert!(bpf_tcc_update(raw, 1, core::ptr::null_mut(), true));
-            assert!(!bpf_tcc_update(raw, 1, core::ptr::null_mut(), true));
-            // Past max_entries: nothing happens.
-            assert!(!bpf_tcc_update(raw, max, &mut good, false));
+            assert_eq!(
+                bpf_tailcall_cache_update(raw, 1, core::ptr::null_mut(), true),
+                0
+            );
+            // Past max_entries: refused, nothing changed.
+            assert_eq!(
+                bpf_tailcall_cache_update(raw, max, &mut good, false),
+                E2BIG.to_errno()
+            );
         }
         assert_eq!(entry(0), 0);
         assert_eq!(entry(2), 0);
-        assert_eq!(PUTS.load(Ordering::Relaxed), 2);
-        assert_eq!(POKES.load(Ordering::Relaxed), 4);
+        // Only the delete of good put a program; the refusals poked nothing.
+        assert_eq!(PUTS.load(Ordering::Relaxed), 1);
+        assert_eq!(POKES.load(Ordering::Relaxed), 3);
         // SAFETY: Allocated above, no longer used.
         unsafe { bindings::bpf_map_area_free(mem) };
     }

@@ -64,7 +64,7 @@ fn insn(op: Op, tail_call: &bindings::bpf_insn, poke_base: u32) -> Option<bindin
 /// `tail_call` is valid for reads; `buf` is valid for writes of `cnt`
 /// instructions and does not overlap `tail_call`.
 #[export]
-pub unsafe extern "C" fn bpf_tcc_tree_emit(
+pub unsafe extern "C" fn bpf_tailcall_tree_emit(
     max_entries: u32,
     tail_call: *const bindings::bpf_insn,
     poke_base: u32,
@@ -117,7 +117,7 @@ mod tests {
     fn emit(n: u32, base: u32, buf: &mut [bindings::bpf_insn]) -> c_int {
         let t = tail_call();
         // SAFETY: `t` and `buf` are valid for the call and do not overlap.
-        unsafe { bpf_tcc_tree_emit(n, &t, base, buf.as_mut_ptr(), buf.len() as u32) }
+        unsafe { bpf_tailcall_tree_emit(n, &t, base, buf.as_mut_ptr(), buf.len() as u32) }
     }
 
     /// Every size up to K: the length, one leaf per key in key order with

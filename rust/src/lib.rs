@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn update_order_insert_then_replace() {
         let a = array(3, Some(OFF));
-        assert!(!update(&a, 1, Some(A), false));
+        assert_eq!(update(&a, 1, Some(A), false), Ok(false));
         assert_eq!(
             a.take_calls(),
             [
@@ -289,7 +289,7 @@ mod tests {
                 Call::Unlock,
             ]
         );
-        assert!(update(&a, 1, Some(B), false));
+        assert_eq!(update(&a, 1, Some(B), false), Ok(true));
         assert_eq!(
             a.take_calls(),
             [
@@ -324,9 +324,9 @@ mod tests {
     #[test]
     fn update_delete_sets_target_zero() {
         let a = array(2, Some(OFF));
-        assert!(!update(&a, 0, Some(A), true));
+        assert_eq!(update(&a, 0, Some(A), true), Ok(false));
         a.clear_calls();
-        assert!(update(&a, 0, None, true));
+        assert_eq!(update(&a, 0, None, true), Ok(true));
         assert_eq!(
             a.take_calls(),
             [
@@ -355,7 +355,7 @@ mod tests {
         );
         assert_eq!(a.cache(), [0, 0]);
         // Deleting an empty slot still goes through the mutex, puts nothing.
-        assert!(!update(&a, 0, None, true));
+        assert_eq!(update(&a, 0, None, true), Ok(false));
         let calls = a.take_calls();
         assert!(calls.contains(&Call::SwapTarget {
             index: 2,
@@ -369,9 +369,9 @@ mod tests {
     #[test]
     fn update_interpreted_program_target_zero() {
         let a = array(1, Some(OFF));
-        assert!(!update(&a, 0, Some(A), false));
+        assert_eq!(update(&a, 0, Some(A), false), Ok(false));
         a.clear_calls();
-        assert!(update(&a, 0, Some(INTERP), false));
+        assert_eq!(update(&a, 0, Some(INTERP), false), Ok(true));
         let calls = a.take_calls();
         assert!(calls.contains(&Call::SwapTarget {
             index: 1,
@@ -384,53 +384,31 @@ mod tests {
     }
 
     #[test]
-    fn update_overflowing_target_warns_and_clears() {
+    fn update_overflowing_target_is_refused() {
         let a = array(1, Some(OFF));
-        assert!(!update(&a, 0, Some(A), false));
+        assert_eq!(update(&a, 0, Some(A), false), Ok(false));
         a.clear_calls();
-        assert!(update(&a, 0, Some(HUGE), false));
-        assert_eq!(
-            a.take_calls(),
-            [
-                Call::Lock,
-                Call::SwapSlot {
-                    key: 0,
-                    new: Some(HUGE),
-                    old: Some(A)
-                },
-                Call::Warn(Warn::BadTarget),
-                // Cleared, not left at A's target.
-                Call::SwapTarget {
-                    index: 1,
-                    target: 0,
-                    old: a_target()
-                },
-                Call::PokeRun {
-                    key: 0,
-                    old: Some(A),
-                    new: Some(HUGE)
-                },
-                Call::Unlock,
-                Call::Put {
-                    prog: A,
-                    need_defer: false
-                },
-            ]
-        );
-        assert_eq!(a.slots(), [Some(HUGE)]);
+        // Refused before the lock: A stays in the slot with its target,
+        // and HUGE's reference stays with the caller (no put).
+        assert_eq!(update(&a, 0, Some(HUGE), false), Err(Refused::BadTarget));
+        assert_eq!(a.take_calls(), []);
+        assert_eq!(a.slots(), [Some(A)]);
+        assert_eq!(a.cache(), [a_target()]);
+        // A delete needs no target: it is never refused for one.
+        assert_eq!(update(&a, 0, None, false), Ok(true));
         assert_eq!(a.cache(), [0]);
     }
 
     #[test]
     fn update_bad_key_touches_nothing() {
         let a = array(3, Some(OFF));
-        assert!(!update(&a, 0, Some(A), false));
+        assert_eq!(update(&a, 0, Some(A), false), Ok(false));
         a.clear_calls();
         // 3 is a padding slot, the others are past the array.
         for key in [3, 4, 7, 8, u32::MAX] {
             for new in [Some(B), None] {
-                assert!(!update(&a, key, new, false));
-                assert_eq!(a.take_calls(), [Call::Warn(Warn::BadKey)]);
+                assert_eq!(update(&a, key, new, false), Err(Refused::BadKey));
+                assert_eq!(a.take_calls(), []);
             }
         }
         assert_eq!(a.slots(), [Some(A), None, None, None]);
@@ -442,12 +420,12 @@ mod tests {
         for mask in [0, 1, 2, 7, u32::MAX] {
             let a = array(3, Some(OFF)).with_index_mask(mask);
             for key in [0, 2] {
-                assert!(!update(&a, key, Some(A), false));
-                assert_eq!(a.take_calls(), [Call::Warn(Warn::BadLayout)]);
+                assert_eq!(update(&a, key, Some(A), false), Err(Refused::BadLayout));
+                assert_eq!(a.take_calls(), [Call::Warn(Refused::BadLayout)]);
             }
             // The key is checked first, against max_entries.
-            assert!(!update(&a, 3, Some(A), false));
-            assert_eq!(a.take_calls(), [Call::Warn(Warn::BadKey)]);
+            assert_eq!(update(&a, 3, Some(A), false), Err(Refused::BadKey));
+            assert_eq!(a.take_calls(), []);
             assert_eq!(a.slots(), [None; 4]);
             assert_eq!(a.cache(), [0; 4]);
         }
@@ -458,8 +436,8 @@ mod tests {
     #[test]
     fn update_without_cache_ignores_layout() {
         let a = array(3, None).with_index_mask(7);
-        assert!(!update(&a, 2, Some(A), false));
-        assert!(update(&a, 2, None, true));
+        assert_eq!(update(&a, 2, Some(A), false), Ok(false));
+        assert_eq!(update(&a, 2, None, true), Ok(true));
         let calls = a.take_calls();
         assert!(!calls.iter().any(|c| matches!(c, Call::Warn(_))));
         assert!(!calls.iter().any(|c| matches!(c, Call::SwapTarget { .. })));
@@ -469,9 +447,9 @@ mod tests {
     #[test]
     fn update_without_cache_never_swaps_target() {
         let a = array(2, None);
-        assert!(!update(&a, 1, Some(A), false));
-        assert!(update(&a, 1, Some(B), false));
-        assert!(update(&a, 1, None, false));
+        assert_eq!(update(&a, 1, Some(A), false), Ok(false));
+        assert_eq!(update(&a, 1, Some(B), false), Ok(true));
+        assert_eq!(update(&a, 1, None, false), Ok(true));
         let calls = a.take_calls();
         assert!(!calls.iter().any(|c| matches!(c, Call::SwapTarget { .. })));
         assert_eq!(
@@ -502,12 +480,12 @@ mod tests {
     #[test]
     fn update_returns_whether_slot_held_a_program() {
         let a = array(2, Some(OFF));
-        assert!(!update(&a, 0, None, false));
-        assert!(!update(&a, 0, Some(A), false));
+        assert_eq!(update(&a, 0, None, false), Ok(false));
+        assert_eq!(update(&a, 0, Some(A), false), Ok(false));
         // The same program again: the slot's old reference is put.
-        assert!(update(&a, 0, Some(A), false));
-        assert!(update(&a, 0, None, false));
-        assert!(!update(&a, 0, None, false));
+        assert_eq!(update(&a, 0, Some(A), false), Ok(true));
+        assert_eq!(update(&a, 0, None, false), Ok(true));
+        assert_eq!(update(&a, 0, None, false), Ok(false));
         let puts: Vec<_> = a
             .take_calls()
             .into_iter()
@@ -526,8 +504,8 @@ mod tests {
     fn update_passes_need_defer_to_put() {
         for need_defer in [false, true] {
             let a = array(1, Some(OFF));
-            assert!(!update(&a, 0, Some(A), !need_defer));
-            assert!(update(&a, 0, Some(B), need_defer));
+            assert_eq!(update(&a, 0, Some(A), !need_defer), Ok(false));
+            assert_eq!(update(&a, 0, Some(B), need_defer), Ok(true));
             assert_eq!(
                 a.take_calls().last(),
                 Some(&Call::Put {
@@ -535,7 +513,7 @@ mod tests {
                     need_defer
                 })
             );
-            assert!(update(&a, 0, None, need_defer));
+            assert_eq!(update(&a, 0, None, need_defer), Ok(true));
             assert_eq!(
                 a.take_calls().last(),
                 Some(&Call::Put {

@@ -8,7 +8,7 @@
 //! `poke_run` outside `poke_mutex`, a `put` inside it, a double lock or
 //! unlock, an exchange outside its part of `ptrs[]`).
 
-use crate::{jump_target, Error, Layout, ProgArray, Warn};
+use crate::{jump_target, Error, Layout, ProgArray, Refused};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -58,7 +58,7 @@ pub enum Call {
         need_defer: bool,
     },
     /// [`ProgArray::warn`].
-    Warn(Warn),
+    Warn(Refused),
 }
 
 /// A prog array of cells; programs are indices into a table of their
@@ -231,7 +231,7 @@ impl ProgArray for Recorder {
         });
     }
 
-    fn warn(&self, what: Warn) {
+    fn warn(&self, what: Refused) {
         self.record(Call::Warn(what));
     }
 }

@@ -23,10 +23,12 @@ pub const PTR_SIZE: u64 = 8;
 
 /// Largest `max_entries` of a prog array with a target cache.
 ///
-/// `array_map_alloc()` accepts up to 2^31 entries; with the cache the
-/// pointer array is `2 * roundup_pow_of_two(max_entries)` entries, so
-/// prog arrays are limited to 2^30 entries (2^31 pointers, 16 GiB), and a
-/// larger `max_entries` is refused with `-E2BIG`.
+/// Without the cache, `array_map_alloc()` accepts up to 2^31 entries for
+/// an array masked against Spectre v1 and any `max_entries` it can
+/// allocate for one that bypasses the masking; with the cache the pointer
+/// array is `2 * roundup_pow_of_two(max_entries)` entries, so prog arrays
+/// are limited to 2^30 entries (2^31 pointers, 16 GiB), and a larger
+/// `max_entries` is refused with `-E2BIG`.
 pub const MAX_ENTRIES: u32 = 1 << 30;
 
 /// Errors of the layout computation, as kernel errno values.
@@ -186,16 +188,19 @@ pub fn jump_target(bpf_func: usize, offset: u32) -> Option<usize> {
     bpf_func.checked_add(usize::try_from(offset).ok()?)
 }
 
-/// What [`update`] warns about. Neither can happen in a kernel whose
-/// arrays were built by `array_map_alloc()`; [`update`] fails closed.
+/// Why [`update`] refused a change. Nothing was changed: the slot, its
+/// cached target and the direct tail calls are as they were, and the
+/// caller keeps its reference to the new program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Warn {
-    /// The key is past `max_entries`: nothing was changed.
+pub enum Refused {
+    /// The key is past `max_entries` (`-E2BIG`, what `arraymap.c` answers
+    /// for such a key before it calls [`update`]).
     BadKey,
     /// The array has a cache but its `max_entries` and `index_mask`
-    /// disagree: nothing was changed.
+    /// disagree (`-EINVAL`). `array_map_alloc()` never builds such an
+    /// array: [`update`] warns.
     BadLayout,
-    /// The new program's target does not compute: its entry was cleared.
+    /// The new program's jump target does not compute (`-EINVAL`).
     BadTarget,
 }
 
@@ -231,8 +236,38 @@ pub trait ProgArray {
     /// freed after an RCU grace period (RCU tasks trace for sleepable
     /// programs).
     fn put(&self, old: Self::Prog, need_defer: bool);
-    /// `WARN_ONCE()`.
-    fn warn(&self, what: Warn);
+    /// `WARN_ONCE()`: only for what cannot happen ([`Refused::BadLayout`]).
+    fn warn(&self, what: Refused);
+}
+
+/// What [`update`] decides before it changes anything: the slot's cache
+/// index and the new program's target (0 for none or an interpreted
+/// program), `None` when the array has no cache.
+///
+/// # Errors
+///
+/// As [`update`].
+pub fn plan_update<A: ProgArray>(
+    a: &A,
+    key: u32,
+    new: Option<A::Prog>,
+) -> Result<Option<(u32, usize)>, Refused> {
+    if key >= a.max_entries() {
+        return Err(Refused::BadKey);
+    }
+    // An array without a cache keeps any size it was built with.
+    let Some(offset) = a.target_offset() else {
+        return Ok(None);
+    };
+    let Some(index) = a.layout().ok().and_then(|l| l.cache_index(key)) else {
+        a.warn(Refused::BadLayout);
+        return Err(Refused::BadLayout);
+    };
+    let target = match new.and_then(|p| a.bpf_func(p)) {
+        None => 0,
+        Some(func) => jump_target(func, offset).ok_or(Refused::BadTarget)?,
+    };
+    Ok(Some((index, target)))
 }
 
 /// Changes slot `key` of a prog array to `new` (`None`: delete) and keeps
@@ -252,38 +287,25 @@ pub trait ProgArray {
 ///    before it is freed, and no reader can load the old target after the
 ///    exchange.
 ///
-/// It cannot fail and cannot keep a target whose slot changed: a target
-/// that does not compute clears the entry (and warns). A key past
-/// `max_entries`, or an array with a cache whose layout is inconsistent,
-/// warns and changes nothing; `arraymap.c` checks the key and built the
-/// layout, so neither happens.
-pub fn update<A: ProgArray>(a: &A, key: u32, new: Option<A::Prog>, need_defer: bool) -> bool {
-    if key >= a.max_entries() {
-        a.warn(Warn::BadKey);
-        return false;
-    }
-    // The slot's cache entry and the arch's entry offset, when the array
-    // has a cache; an array without one keeps any size it was built with.
-    let cache = match a.target_offset() {
-        None => None,
-        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
-            Some(index) => Some((index, offset)),
-            None => {
-                a.warn(Warn::BadLayout);
-                return false;
-            }
-        },
-    };
+/// Everything that can refuse the change is decided before step 1, so the
+/// change is made whole or not at all.
+///
+/// # Errors
+///
+/// [`Refused`]: a key past `max_entries`, an array with a cache whose
+/// layout is inconsistent (warned: `arraymap.c` built it, so it cannot
+/// happen), or a new program whose target does not compute. Nothing was
+/// changed and the caller still owns its reference to `new`.
+pub fn update<A: ProgArray>(
+    a: &A,
+    key: u32,
+    new: Option<A::Prog>,
+    need_defer: bool,
+) -> Result<bool, Refused> {
+    let cache = plan_update(a, key, new)?;
     a.lock();
     let old = a.swap_slot(key, new);
-    if let Some((index, offset)) = cache {
-        let target = match new.and_then(|p| a.bpf_func(p)) {
-            None => 0,
-            Some(func) => jump_target(func, offset).unwrap_or_else(|| {
-                a.warn(Warn::BadTarget);
-                0
-            }),
-        };
+    if let Some((index, target)) = cache {
         a.swap_target(index, target);
     }
     a.poke_run(key, old, new);
@@ -291,8 +313,8 @@ pub fn update<A: ProgArray>(a: &A, key: u32, new: Option<A::Prog>, need_defer: b
     match old {
         Some(prog) => {
             a.put(prog, need_defer);
-            true
+            Ok(true)
         }
-        None => false,
+        None => Ok(false),
     }
 }

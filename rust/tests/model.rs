@@ -26,7 +26,7 @@
 //! Negative tests (`#[should_panic]`) break one step each, all else equal,
 //! and show the model catches the use-after-free.
 
-use bpf_tailcall_cache::{update, Error, Layout, ProgArray, Warn};
+use bpf_tailcall_cache::{plan_update, update, Error, Layout, ProgArray, Refused};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex, MutexGuard};
 use loom::thread;
@@ -127,9 +127,11 @@ impl World {
             callbacks: AtomicUsize::new(0),
         };
         for (key, &p) in initial.iter().enumerate() {
-            assert!(!w
-                .writer()
-                .update(Order::Real, u32::try_from(key).unwrap(), p));
+            assert_eq!(
+                w.writer()
+                    .update(Order::Real, u32::try_from(key).unwrap(), p),
+                Ok(false)
+            );
         }
         w
     }
@@ -292,7 +294,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn update(&self, order: Order, key: u32, new: Option<usize>) -> bool {
+    fn update(&self, order: Order, key: u32, new: Option<usize>) -> Result<bool, Refused> {
         match order {
             Order::Real => update(self, key, new, false),
             Order::PutBeforeCacheUpdate => update_put_before_cache_update(self, key, new, false),
@@ -359,7 +361,7 @@ impl ProgArray for Writer<'_> {
         self.w.put(old);
     }
 
-    fn warn(&self, what: Warn) {
+    fn warn(&self, what: Refused) {
         panic!("unexpected warning {what:?}");
     }
 }
@@ -372,40 +374,20 @@ fn update_put_before_cache_update<A: ProgArray>(
     key: u32,
     new: Option<A::Prog>,
     need_defer: bool,
-) -> bool {
-    if key >= a.max_entries() {
-        a.warn(Warn::BadKey);
-        return false;
-    }
-    let cache = match a.target_offset() {
-        None => None,
-        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
-            Some(index) => Some((index, offset)),
-            None => {
-                a.warn(Warn::BadLayout);
-                return false;
-            }
-        },
-    };
+) -> Result<bool, Refused> {
+    let cache = plan_update(a, key, new)?;
     a.lock();
     let old = a.swap_slot(key, new);
     // BROKEN: put before the cache entry changes.
     if let Some(prog) = old {
         a.put(prog, need_defer);
     }
-    if let Some((index, offset)) = cache {
-        let target = match new.and_then(|p| a.bpf_func(p)) {
-            None => 0,
-            Some(func) => bpf_tailcall_cache::jump_target(func, offset).unwrap_or_else(|| {
-                a.warn(Warn::BadTarget);
-                0
-            }),
-        };
+    if let Some((index, target)) = cache {
         a.swap_target(index, target);
     }
     a.poke_run(key, old, new);
     a.unlock();
-    old.is_some()
+    Ok(old.is_some())
 }
 
 /// Copy of [`update`] that exchanges the cache entry before the slot, all
@@ -415,44 +397,21 @@ fn update_cache_updated_before_slot<A: ProgArray>(
     key: u32,
     new: Option<A::Prog>,
     need_defer: bool,
-) -> bool {
-    if key >= a.max_entries() {
-        a.warn(Warn::BadKey);
-        return false;
-    }
-    let cache = match a.target_offset() {
-        None => None,
-        Some(offset) => match a.layout().ok().and_then(|l| l.cache_index(key)) {
-            Some(index) => Some((index, offset)),
-            None => {
-                a.warn(Warn::BadLayout);
-                return false;
-            }
-        },
-    };
+) -> Result<bool, Refused> {
+    let cache = plan_update(a, key, new)?;
     a.lock();
     // Swapped: the cache entry first ...
-    if let Some((index, offset)) = cache {
-        let target = match new.and_then(|p| a.bpf_func(p)) {
-            None => 0,
-            Some(func) => bpf_tailcall_cache::jump_target(func, offset).unwrap_or_else(|| {
-                a.warn(Warn::BadTarget);
-                0
-            }),
-        };
+    if let Some((index, target)) = cache {
         a.swap_target(index, target);
     }
     // ... then the slot.
     let old = a.swap_slot(key, new);
     a.poke_run(key, old, new);
     a.unlock();
-    match old {
-        Some(prog) => {
-            a.put(prog, need_defer);
-            true
-        }
-        None => false,
+    if let Some(prog) = old {
+        a.put(prog, need_defer);
     }
+    Ok(old.is_some())
 }
 
 /// Starts the RCU thread for `frees` puts (none when `put` frees at once).
@@ -490,8 +449,8 @@ fn replace_then_delete(flavour: Flavour, put: Put, order: Order, preemption_boun
             thread::spawn(move || w.tail_call(0))
         };
         let wr = w.writer();
-        assert!(wr.update(order, 0, Some(B)));
-        assert!(wr.update(order, 0, None));
+        assert_eq!(wr.update(order, 0, Some(B)), Ok(true));
+        assert_eq!(wr.update(order, 0, None), Ok(true));
         let ran = r.join().unwrap();
         rcu.join().unwrap();
         assert!(matches!(ran, None | Some(A) | Some(B)));
@@ -532,8 +491,8 @@ fn two_slots_update_one_read_other() {
                 thread::spawn(move || w.tail_call(1))
             };
             let wr = w.writer();
-            assert!(wr.update(Order::Real, 0, Some(B)));
-            assert!(wr.update(Order::Real, 0, None));
+            assert_eq!(wr.update(Order::Real, 0, Some(B)), Ok(true));
+            assert_eq!(wr.update(Order::Real, 0, None), Ok(true));
             assert_eq!(r.join().unwrap(), Some(C));
             rcu.join().unwrap();
             w.check_quiescent(&[C], &[A, B]);
@@ -552,14 +511,14 @@ fn racing_writers(order: Order, locking: bool, reader: bool, preemption_bound: u
         let other = {
             let w = w.clone();
             thread::spawn(move || {
-                w.writer().update(order, 0, Some(C));
+                let _ = w.writer().update(order, 0, Some(C));
             })
         };
         let r = reader.then(|| {
             let w = w.clone();
             thread::spawn(move || w.tail_call(0))
         });
-        w.writer().update(order, 0, Some(B));
+        let _ = w.writer().update(order, 0, Some(B));
         other.join().unwrap();
         if let Some(r) = r {
             r.join().unwrap();

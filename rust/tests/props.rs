@@ -156,18 +156,21 @@ proptest! {
 
         for (key, prog, delete, need_defer) in ops {
             let new = if delete { None } else { Some(prog.index(nprogs)) };
-            let held = update(&a, key, new, need_defer);
+            let res = update(&a, key, new, need_defer);
             let calls = a.take_calls();
             prop_assert!(!a.locked());
             let k = usize::try_from(key).unwrap();
+            let (_, bad) = target(new);
             if key >= max {
-                prop_assert!(!held);
-                prop_assert_eq!(calls, vec![Call::Warn(Warn::BadKey)]);
+                prop_assert_eq!(res, Err(Refused::BadKey));
+                prop_assert_eq!(calls, vec![]);
+            } else if bad {
+                // Refused before anything changed; no put.
+                prop_assert_eq!(res, Err(Refused::BadTarget));
+                prop_assert_eq!(calls, vec![]);
             } else {
                 let old = std::mem::replace(&mut slots[k], new);
-                prop_assert_eq!(held, old.is_some());
-                let (_, bad) = target(new);
-                prop_assert_eq!(calls.contains(&Call::Warn(Warn::BadTarget)), bad);
+                prop_assert_eq!(res, Ok(old.is_some()));
                 for c in &calls {
                     if let Call::Put { prog, need_defer: nd } = *c {
                         prop_assert_eq!(nd, need_defer);
