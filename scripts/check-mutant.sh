@@ -10,6 +10,9 @@
 #   keep-target-on-replace  replacing a program keeps the old target
 #   jit-always-legacy       the cache is kept but the JIT never uses it
 #   tree-wrong-leaf         a compare-tree leaf is poked for the next slot
+#   tree-in-sleepable       sleepable programs get compare trees too
+#   sleepable-delete-no-wait  a delete under a sleepable caller waits
+#                           synchronize_rcu() only
 # The kcsan-* mutants are not theirs: they change no behaviour, only add a
 # data race, and are the positive control of scripts/check-kcsan.sh.
 # Results: $OUT/mutant-NAME/ (the harness's summary.txt and logs).

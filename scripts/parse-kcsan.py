@@ -14,7 +14,7 @@ functions of its accesses' stacks:
   series      the racing access of either side is in the series' code:
               the prog-array paths of kernel/bpf/arraymap.c, core.c's
               bpf_jit_tail_call_cached / bpf_arch_tail_call_target_offset,
-              the Rust update step (bpf_tcc_*, kernel/bpf/tailcall_cache*.rs)
+              the Rust update step (bpf_tailcall_cache_*, kernel/bpf/tailcall_cache*.rs)
               or the x86 JIT's tail-call emitters; the first frame that is
               not a helper (rust_helper_*, KCSAN's own, mem*) counts, so
               the Rust code's atomics, which KCSAN sees in rust/helpers,
@@ -49,7 +49,7 @@ SERIES_FN = re.compile(
     r"^(prog_array_\w+|prog_fd_array_\w+|_*fd_array_map_\w+|bpf_fd_array_map_\w+|"
     r"array_map_alloc|array_map_mem_usage|"
     r"bpf_jit_tail_call_cached|bpf_arch_tail_call_target_offset|"
-    r"emit_bpf_tail_call_\w+|bpf_tcc_\w+|\w*tailcall_cache\w*)$")
+    r"emit_bpf_tail_call_\w+|bpf_tailcall_cache_\w+|bpf_tailcall_tree_\w+|\w*tailcall_cache\w*)$")
 HELPER_FN = re.compile(r"^(rust_helper_\w+|__tsan_\w+|_*kcsan_\w+|_*mem(cpy|set|move|cmp)\w*)$")
 
 

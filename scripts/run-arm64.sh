@@ -34,8 +34,8 @@ cp "$TOP/selftests/guest/test_bpf.sh" "$ir/test_bpf.sh"
 cp "$ko" "$ir/test_bpf.ko"
 printf '%s\n' "${passes[*]}" >"$ir/passes"
 echo "$expect_cache" >"$ir/expect_cache"
-# TCC_EXPECT_CONST_KEY=legacy: constant-key sites are not cached yet (a
-# prefix of the series before the arm64 constant-key patch).
+# TCC_EXPECT_CONST_KEY=legacy: constant-key sites are not cached (a prefix
+# of the series before the arm64 JIT patch, which takes them too).
 echo "${TCC_EXPECT_CONST_KEY:-cached}" >"$ir/expect_const_key"
 aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -static -o "$ir/out/tailcall_cache" \
 	"$TOP/selftests/tailcall_cache.c" || die "cross-building selftests/tailcall_cache.c failed"
