@@ -131,7 +131,7 @@ static int base_kernel;
  * The RFC patches of the series turn a static site into a compare tree of
  * direct tail calls when max_entries <= 8 and the CPU's indirect jumps are
  * thunks (bpf_jit_wants_tail_call_tree()); a kernel has them when it has
- * bpf_tcc_tree_emit(). TCC_EXPECT_TREE=0/1 overrides the guess.
+ * bpf_tailcall_tree_emit(). TCC_EXPECT_TREE=0/1 overrides the guess.
  */
 static int expect_tree(unsigned int max_entries)
 {
@@ -164,7 +164,7 @@ static int expect_tree(unsigned int max_entries)
 		have = 0;
 		f = fopen("/proc/kallsyms", "r");
 		while (f && fgets(line, sizeof(line), f))
-			if (strstr(line, " bpf_tcc_tree_emit\n")) {
+			if (strstr(line, " bpf_tailcall_tree_emit\n")) {
 				have = 1;
 				break;
 			}
@@ -172,7 +172,7 @@ static int expect_tree(unsigned int max_entries)
 			fclose(f);
 	}
 	printf("note: compare trees for static sites of up to 8 slots: %s\n",
-	       have ? "expected (indirect jumps are thunks, kernel has bpf_tcc_tree_emit)" : "not expected");
+	       have ? "expected (indirect jumps are thunks, kernel has bpf_tailcall_tree_emit)" : "not expected");
 	return have;
 }
 
