@@ -38,11 +38,11 @@ expect "KDIR does not exist" "no such directory" \
 # A patch whose context no longer matches: named with its hunk. This fails
 # in the scratch worktree, before the build tree is touched.
 p=$(sed -n 1p "$TOP/patches/series")
-sed 's/^ #include <linux\/btf_ids.h>$/ #include <linux\/btf_renamed.h>/' \
+sed 's/^ #include <linux\/sort.h>$/ #include <linux\/sort_renamed.h>/' \
 	"$TOP/patches/$p" >"$tmp/broken.patch"
 cmp -s "$TOP/patches/$p" "$tmp/broken.patch" && die "could not break $p for the test"
 echo "$tmp/broken.patch" >"$tmp/series"
-expect "patch that does not apply" "patch 1 .*does not apply to .*hunk at kernel/bpf/arraymap.c" \
+expect "patch that does not apply" "patch 1 .*does not apply to .*hunk at arch/x86/net/bpf_jit_comp.c" \
 	env TCC_SERIES_FILE="$tmp/series" "$TOP/scripts/prepare-tree.sh"
 
 expect "package that cannot be installed" "apt-get install failed for: clang-99" \
