@@ -20,6 +20,19 @@ awk -v arch="$ARCH" -v series="${SERIES:-series}" '
 	/^# --- [a-z0-9_]+ ---$/ { sec = $3; next }
 	sec == "" || sec == arch || (sec == "series" && series != "none")
 ' "$base_frag" >"$frag"
+# A prefix of the series may come before the patch that adds a series
+# option (check-bisect.sh): leave out the series section's options that the
+# tree's Kconfig does not define, saying so.
+if [ "${SERIES:-series}" != none ]; then
+	while read -r opt; do
+		grep -rqs --include='Kconfig*' -x "config ${opt#CONFIG_}" "$tree/kernel" "$tree/arch/$ARCH" "$tree/init" || {
+			log "config: $opt is not defined in this tree (a prefix of the series before it): left out"
+			grep -v -E "^$opt=" "$frag" >"$frag.base" || true
+			mv "$frag.base" "$frag"
+		}
+	done < <(awk '/^# --- [a-z0-9_]+ ---$/ { sec = $3; next }
+		sec == "series" && /^CONFIG_/ { sub(/=.*/, ""); print }' "$base_frag")
+fi
 # An extra fragment (a FLAVOR) overrides the lines of the base fragment for
 # the options it sets (e.g. nocache: CONFIG_BPF_TAILCALL_CACHE=n).
 if [ $# -gt 0 ]; then
