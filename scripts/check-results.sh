@@ -19,9 +19,12 @@ if ! "$TOP/scripts/parse-test-bpf.py" --json "$res/results.json" \
 	die "test_bpf failed in $where; kernel log: $res/dmesg.txt"
 fi
 # The KUnit suites built into the kernel ran at boot: the series' own
-# (bpf_tailcall_cache) must be there unless SERIES=none or FLAVOR=nocache.
+# (bpf_tailcall_cache) must be there when the kernel has the series' option
+# on: not with SERIES=none, FLAVOR=nocache, or a prefix of the series before
+# the patch that adds it (check-bisect.sh).
 kunit_series=${SERIES:-series}
-[ "${FLAVOR:-}" != nocache ] || kunit_series=none
+grep -qx 'CONFIG_BPF_TAILCALL_CACHE=y' "$(ARCH=$arch build_dir)/.config" 2>/dev/null ||
+	kunit_series=none
 "$TOP/scripts/parse-kunit.sh" "$res/dmesg.txt" "$kunit_series" ||
 	die "KUnit failed in $where; kernel log: $res/dmesg.txt"
 tc=$(grep -E '^tailcall_cache: [0-9]+ passed, [0-9]+ failed$' "$res/tailcall_cache.txt" 2>/dev/null || true)
