@@ -22,7 +22,7 @@ fi
 # (bpf_tailcall_cache) must be there when the kernel has the series' option
 # on: not with SERIES=none, FLAVOR=nocache, or a prefix of the series before
 # the patch that adds it (check-bisect.sh).
-kunit_series=${SERIES:-series}
+kunit_series=series
 grep -qx 'CONFIG_BPF_TAILCALL_CACHE=y' "$(ARCH=$arch build_dir)/.config" 2>/dev/null ||
 	kunit_series=none
 "$TOP/scripts/parse-kunit.sh" "$res/dmesg.txt" "$kunit_series" ||
