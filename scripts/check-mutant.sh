@@ -13,6 +13,8 @@
 #   tree-in-sleepable       sleepable programs get compare trees too
 #   sleepable-delete-no-wait  a delete under a sleepable caller waits
 #                           synchronize_rcu() only
+#   targets-before-wait     a slot change removes the jumps to the program
+#                           that left before the grace period, not after
 # The kcsan-* mutants are not theirs: they change no behaviour, only add a
 # data race, and are the positive control of scripts/check-kcsan.sh.
 # Results: $OUT/mutant-NAME/ (the harness's summary.txt and logs).

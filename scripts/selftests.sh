@@ -52,6 +52,9 @@ rm -rf "$res"
 mkdir -p "$res"
 # The project's own tests (raw bpf(2), no libbpf): built here, run there.
 build_tests "$res" tailcall_cache tailcall_badinput tailcall_storm
+# poke counts slot changes (the guest's poke_count suite traces it).
+gcc -O2 -Wall -Wextra -Werror -I"$TOP/selftests" -o "$res/poke" "$TOP/selftests/bench/poke.c" ||
+	die "building selftests/bench/poke.c failed"
 # tree_shape builds its hand-made tree from the plans rust/ generates; its
 # images are compared with this machine's by scripts/check-tree-shape.sh.
 mkdir -p "$res/include"
@@ -68,11 +71,16 @@ TCC_TEST_INCLUDE=$res/include build_tests "$res" tree_shape
 # A kernel with the series must show the cached sequence; the base has none.
 expect_cache=${TCC_EXPECT_CACHE:-1}
 [ "${SERIES:-series}" != none ] || expect_cache=0
+# The series changes the direct tail calls of a slot change in one batch:
+# the guest holds poke_count to its bounds; on the base it only counts.
+poke_expect=batched poke_label=series
+[ "${SERIES:-series}" != none ] || poke_expect=- poke_label=base
 rc=0
 tcg=(--tcg-single) storm_opts=()
 if [ "${SELFTESTS_TCG:-single}" = multi ]; then tcg=() storm_opts=(-D); fi
 "$TOP/scripts/vm.sh" --cpus "${VM_CPUS:-2}" --timeout "${VM_TIMEOUT:-2400}" --rwdir "$res" "${tcg[@]}" -- \
 	env SELFTESTS_SKIP_TEST_BPF="${SELFTESTS_SKIP_TEST_BPF:-}" TCC_EXPECT_CACHE="$expect_cache" \
+	TCC_POKE_EXPECT="$poke_expect" TCC_POKE_LABEL="$poke_label" \
 	TCC_BENCH="$bench" \
 	"$TOP/selftests/guest/selftests.sh" "$res" "$tp" "$b/lib/test_bpf.ko" "${STORM_SECONDS:-15}" "${storm_opts[@]}" || rc=$?
 t3=$(date +%s)

@@ -96,7 +96,7 @@ tier() {
 # The BPF selftests (upstream tailcalls, the series' tailcall_cache, the
 # cache switch) and the project's bad-input and storm tests run on the same
 # x86-64 kernel in a guest of their own; test_bpf already ran above.
-st_suites=(tailcalls tailcall_cache tailcall_tree harden_switch tailcall_user tailcall_badinput tree_shape tailcall_storm bench_tail_call)
+st_suites=(tailcalls tailcall_cache tailcall_tree harden_switch tailcall_user tailcall_badinput tree_shape tailcall_storm poke_count bench_tail_call)
 if tier "" "" "$TOP/scripts/build-kernel.sh" "$TOP/scripts/run-test-bpf.sh"; then
 	rc=0
 	SELFTESTS_NO_BUILD=1 SELFTESTS_SKIP_TEST_BPF=1 STORM_SECONDS=${STORM_SECONDS:-15} \

@@ -28,7 +28,7 @@ pub mod tailcall_cache_core;
 /// Prefix of the messages printed here (`pr_err!`).
 const __LOG_PREFIX: &[u8] = b"bpf\0";
 
-use tailcall_cache_core::{Error, Layout, ProgArray, Refused};
+use tailcall_cache_core::{Error, Layout, ProgArray, Refused, CLEAR_CHUNK};
 
 /// The arch's tail-call entry offset, when its JIT uses the cache.
 fn target_offset() -> Option<u32> {
@@ -175,6 +175,18 @@ impl ProgArray for Array {
         }
     }
 
+    fn poke_clear(&self, lo: u32, hi: u32, old: &[Option<Self::Prog>; CLEAR_CHUNK]) {
+        let mut ptrs = [core::ptr::null_mut(); CLEAR_CHUNK];
+        for (p, o) in ptrs.iter_mut().zip(old.iter()) {
+            *p = o.unwrap_or(core::ptr::null_mut());
+        }
+        // SAFETY: `self.0` is valid (type invariant). Called by `clear()`
+        // under `poke_mutex` after slots `lo..hi` were emptied, with their
+        // old programs from `ptrs[0]` on, as `bpf_prog_array_poke_clear()`
+        // expects; `clear()` checked `hi - lo <= CLEAR_CHUNK`.
+        unsafe { bindings::bpf_prog_array_poke_clear(self.map(), lo, hi, ptrs.as_mut_ptr()) };
+    }
+
     fn put(&self, old: Self::Prog, need_defer: bool) {
         let map = self.map();
         // SAFETY: `map` is valid (type invariant); its ops are static.
@@ -220,6 +232,37 @@ pub unsafe extern "C" fn bpf_tailcall_cache_update(
         Err(Refused::BadLayout | Refused::BadTarget) => EINVAL.to_errno(),
     }
 }
+
+/// Empties slots `lo..hi` of `array` (at most `PROG_ARRAY_CLEAR_CHUNK`)
+/// as one change, their cached targets with them, and puts their
+/// programs; returns how many held one. See [`tailcall_cache_core::clear`]
+/// for the order.
+///
+/// Returns `-E2BIG` for a range past `max_entries` or longer than
+/// `PROG_ARRAY_CLEAR_CHUNK` and `-EINVAL` for an array whose layout is
+/// inconsistent: then nothing changed.
+///
+/// # Safety
+///
+/// `array` is a live prog array built by `array_map_alloc()`; the caller
+/// does not hold `poke_mutex`.
+#[export]
+pub unsafe extern "C" fn bpf_tailcall_cache_clear(
+    array: *mut bindings::bpf_array,
+    lo: u32,
+    hi: u32,
+    need_defer: bool,
+) -> c_int {
+    // INVARIANT: Guaranteed by the caller.
+    let a = Array(array);
+    match tailcall_cache_core::clear(&a, lo, hi, need_defer) {
+        Ok(held) => c_int::try_from(held).unwrap_or(c_int::MAX),
+        Err(Refused::BadKey) => E2BIG.to_errno(),
+        Err(Refused::BadLayout | Refused::BadTarget) => EINVAL.to_errno(),
+    }
+}
+
+const _: () = assert!(CLEAR_CHUNK == bindings::PROG_ARRAY_CLEAR_CHUNK as usize);
 
 /// Whether a tail call through `map`, which the verifier knows, may
 /// compare the index against `max_entries` as an immediate and jump
@@ -431,6 +474,35 @@ mod tests {
         // Only the delete of good put a program; the refusals poked nothing.
         assert_eq!(PUTS.load(Ordering::Relaxed), 1);
         assert_eq!(POKES.load(Ordering::Relaxed), 3);
+
+        // The deferred clear's step: slots 0 and 2 filled, then all three
+        // emptied as one change (no direct tail call is tracked: an empty
+        // poke_progs), their targets with them; a range past max_entries
+        // or longer than PROG_ARRAY_CLEAR_CHUNK is refused.
+        let progs = &raw mut aux.poke_progs;
+        // SAFETY: `progs` is the test aux's list head: INIT_LIST_HEAD().
+        unsafe {
+            (*progs).next = progs;
+            (*progs).prev = progs;
+        }
+        let mut other = prog(0x2000);
+        // SAFETY: `raw` is the test array; the programs outlive it.
+        unsafe {
+            assert_eq!(bpf_tailcall_cache_update(raw, 0, &mut good, false), 0);
+            assert_eq!(bpf_tailcall_cache_update(raw, 2, &mut other, false), 0);
+            assert_eq!(entry(2), 0x2000 + off as usize);
+            assert_eq!(
+                bpf_tailcall_cache_clear(raw, 0, max + 1, true),
+                E2BIG.to_errno()
+            );
+            assert_eq!(entry(2), 0x2000 + off as usize);
+            assert_eq!(bpf_tailcall_cache_clear(raw, 0, max, true), 2);
+            assert_eq!(bpf_tailcall_cache_clear(raw, 0, max, true), 0);
+        }
+        for k in 0..max {
+            assert_eq!(entry(k), 0);
+        }
+        assert_eq!(PUTS.load(Ordering::Relaxed), 3);
         // SAFETY: Allocated above, no longer used.
         unsafe { bindings::bpf_map_area_free(mem) };
     }

@@ -500,6 +500,88 @@ mod tests {
         );
     }
 
+    // ---- clear() ----
+
+    #[test]
+    fn clear_order_is_update_order_for_all_slots() {
+        let a = array(40, Some(OFF));
+        update(&a, 33, Some(A), false).unwrap();
+        update(&a, 35, Some(B), false).unwrap();
+        a.clear_calls();
+        assert_eq!(clear(&a, 32, 40, true), Ok(2));
+        let calls = a.take_calls();
+        let l = Layout::new(40).unwrap();
+        let mut want = vec![Call::Lock];
+        for key in 32..40 {
+            let old = match key {
+                33 => Some(A),
+                35 => Some(B),
+                _ => None,
+            };
+            let stored = match old {
+                Some(A) => a_target(),
+                Some(_) => b_target(),
+                None => 0,
+            };
+            want.push(Call::SwapSlot {
+                key,
+                new: None,
+                old,
+            });
+            want.push(Call::SwapTarget {
+                index: l.cache_index(key).unwrap(),
+                target: 0,
+                old: stored,
+            });
+        }
+        let mut old = [None; CLEAR_CHUNK];
+        old[1] = Some(A);
+        old[3] = Some(B);
+        want.push(Call::PokeClear {
+            lo: 32,
+            hi: 40,
+            old,
+        });
+        want.push(Call::Unlock);
+        want.push(Call::Put {
+            prog: A,
+            need_defer: true,
+        });
+        want.push(Call::Put {
+            prog: B,
+            need_defer: true,
+        });
+        assert_eq!(calls, want);
+        assert!(a.slots().iter().all(Option::is_none));
+        assert!(a.cache().iter().all(|&t| t == 0));
+    }
+
+    #[test]
+    fn clear_bad_range_touches_nothing() {
+        let a = array(64, Some(OFF));
+        update(&a, 3, Some(A), false).unwrap();
+        a.clear_calls();
+        let chunk = u32::try_from(CLEAR_CHUNK).unwrap();
+        assert_eq!(clear(&a, 0, chunk + 1, false), Err(Refused::BadKey));
+        assert_eq!(clear(&a, 5, 4, false), Err(Refused::BadKey));
+        assert_eq!(clear(&a, 60, 65, false), Err(Refused::BadKey));
+        assert_eq!(a.take_calls(), []);
+        assert_eq!(clear(&a, 0, chunk, false), Ok(1));
+        assert_eq!(clear(&a, 64, 64, false), Ok(0));
+    }
+
+    #[test]
+    fn clear_without_cache_swaps_no_target() {
+        let a = array(4, None);
+        update(&a, 1, Some(A), false).unwrap();
+        a.clear_calls();
+        assert_eq!(clear(&a, 0, 4, false), Ok(1));
+        assert!(!a
+            .take_calls()
+            .iter()
+            .any(|c| matches!(c, Call::SwapTarget { .. })));
+    }
+
     #[test]
     fn update_passes_need_defer_to_put() {
         for need_defer in [false, true] {

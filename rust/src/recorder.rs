@@ -8,7 +8,7 @@
 //! `poke_run` outside `poke_mutex`, a `put` inside it, a double lock or
 //! unlock, an exchange outside its part of `ptrs[]`).
 
-use crate::{jump_target, Error, Layout, ProgArray, Refused};
+use crate::{jump_target, Error, Layout, ProgArray, Refused, CLEAR_CHUNK};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -17,6 +17,9 @@ use core::cell::{Cell, RefCell};
 pub type ProgId = usize;
 
 /// One call of the update step into its [`ProgArray`], in the order made.
+// PokeClear carries its slots' programs by value, so that Call stays Copy:
+// host tests only.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     /// [`ProgArray::lock`].
@@ -49,6 +52,15 @@ pub enum Call {
         old: Option<ProgId>,
         /// Its new program.
         new: Option<ProgId>,
+    },
+    /// [`ProgArray::poke_clear`], with the slots' old programs.
+    PokeClear {
+        /// The first slot.
+        lo: u32,
+        /// Past the last slot.
+        hi: u32,
+        /// Their old programs, from `lo`.
+        old: [Option<ProgId>; CLEAR_CHUNK],
     },
     /// [`ProgArray::put`].
     Put {
@@ -221,6 +233,11 @@ impl ProgArray for Recorder {
     fn poke_run(&self, key: u32, old: Option<ProgId>, new: Option<ProgId>) {
         self.assert_locked("poke_run");
         self.record(Call::PokeRun { key, old, new });
+    }
+
+    fn poke_clear(&self, lo: u32, hi: u32, old: &[Option<ProgId>; CLEAR_CHUNK]) {
+        self.assert_locked("poke_clear");
+        self.record(Call::PokeClear { lo, hi, old: *old });
     }
 
     fn put(&self, old: ProgId, need_defer: bool) {

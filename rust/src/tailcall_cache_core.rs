@@ -232,6 +232,10 @@ pub trait ProgArray {
     fn swap_target(&self, index: u32, target: usize) -> usize;
     /// Patch the direct tail calls into slot `key` (`map_poke_run`).
     fn poke_run(&self, key: u32, old: Option<Self::Prog>, new: Option<Self::Prog>);
+    /// Patch the direct tail calls into slots `lo..hi`, emptied, whose
+    /// programs were `old[key - lo]`, as one change
+    /// (`bpf_prog_array_poke_clear()`: one wait, two text poke batches).
+    fn poke_clear(&self, lo: u32, hi: u32, old: &[Option<Self::Prog>; CLEAR_CHUNK]);
     /// Drop the slot's reference to `old` (`map_fd_put_ptr`): its image is
     /// freed after an RCU grace period (RCU tasks trace for sleepable
     /// programs).
@@ -317,4 +321,50 @@ pub fn update<A: ProgArray>(
         }
         None => Ok(false),
     }
+}
+
+/// Slots [`clear`] empties as one change: `PROG_ARRAY_CLEAR_CHUNK` of
+/// `arraymap.c`, which the deferred clear of a prog array passes.
+pub const CLEAR_CHUNK: usize = 32;
+
+/// Empties slots `lo..hi` of a prog array, at most [`CLEAR_CHUNK`] of them,
+/// as one change (the deferred clear, when the array's last user reference
+/// goes); returns how many held a program.
+///
+/// The order is [`update`]'s, for all of the slots at once: under
+/// `poke_mutex`, each slot is exchanged with `None` and its cache entry set
+/// to 0, then the direct tail calls into all of them are patched
+/// ([`ProgArray::poke_clear`]), the mutex is dropped, and only then are the
+/// old programs put.
+///
+/// # Errors
+///
+/// [`Refused::BadKey`] for a range that is past `max_entries`, reversed or
+/// longer than [`CLEAR_CHUNK`]; [`Refused::BadLayout`] as [`update`].
+/// Nothing was changed.
+pub fn clear<A: ProgArray>(a: &A, lo: u32, hi: u32, need_defer: bool) -> Result<u32, Refused> {
+    let n = hi.checked_sub(lo).ok_or(Refused::BadKey)?;
+    if hi > a.max_entries() || usize::try_from(n).map_or(true, |n| n > CLEAR_CHUNK) {
+        return Err(Refused::BadKey);
+    }
+    let mut index = [None; CLEAR_CHUNK];
+    for (key, i) in (lo..hi).zip(index.iter_mut()) {
+        *i = plan_update(a, key, None)?.map(|(index, _)| index);
+    }
+    let mut old = [None; CLEAR_CHUNK];
+    a.lock();
+    for ((key, i), o) in (lo..hi).zip(index.iter()).zip(old.iter_mut()) {
+        *o = a.swap_slot(key, None);
+        if let Some(index) = *i {
+            a.swap_target(index, 0);
+        }
+    }
+    a.poke_clear(lo, hi, &old);
+    a.unlock();
+    let mut held: u32 = 0;
+    for prog in old.iter().flatten() {
+        a.put(*prog, need_defer);
+        held = held.saturating_add(1);
+    }
+    Ok(held)
 }

@@ -26,7 +26,9 @@
 //! Negative tests (`#[should_panic]`) break one step each, all else equal,
 //! and show the model catches the use-after-free.
 
-use bpf_tailcall_cache::{plan_update, update, Error, Layout, ProgArray, Refused};
+use bpf_tailcall_cache::{
+    clear, plan_update, update, Error, Layout, ProgArray, Refused, CLEAR_CHUNK,
+};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex, MutexGuard};
 use loom::thread;
@@ -357,6 +359,10 @@ impl ProgArray for Writer<'_> {
         // No direct tail calls in the model.
     }
 
+    fn poke_clear(&self, _lo: u32, _hi: u32, _old: &[Option<usize>; CLEAR_CHUNK]) {
+        // No direct tail calls in the model.
+    }
+
     fn put(&self, old: usize, _need_defer: bool) {
         self.w.put(old);
     }
@@ -496,6 +502,48 @@ fn two_slots_update_one_read_other() {
             assert_eq!(r.join().unwrap(), Some(C));
             rcu.join().unwrap();
             w.check_quiescent(&[C], &[A, B]);
+        });
+    }
+}
+
+/// The deferred clear: slots 0 and 1 hold A and C; one writer empties both
+/// as one change ([`clear`]) while a reader tail-calls through slot 0 and
+/// a second writer replaces slot 1 with B (serialized by `poke_mutex`).
+#[test]
+fn clear_with_reader_and_writer() {
+    for flavour in [Flavour::Rcu, Flavour::TasksTrace] {
+        check(TWO_WRITERS, move || {
+            let w = Arc::new(World::new(
+                2,
+                flavour,
+                Put::GracePeriod,
+                &[Some(A), Some(C)],
+            ));
+            let rcu = spawn_rcu(&w, 3);
+            let r = {
+                let w = w.clone();
+                thread::spawn(move || w.tail_call(0))
+            };
+            let w2 = {
+                let w = w.clone();
+                thread::spawn(move || w.writer().update(Order::Real, 1, Some(B)))
+            };
+            let held = clear(&w.writer(), 0, 2, false);
+            let replaced = w2.join().unwrap();
+            let ran = r.join().unwrap();
+            // Either order of the two writers: the replace came first
+            // (it put C, the clear A and B), or the clear did (it put A and
+            // C, the replace filled the empty slot 1, deleted here).
+            match (held, replaced) {
+                (Ok(2), Ok(true)) => {}
+                (Ok(2), Ok(false)) => {
+                    assert_eq!(w.writer().update(Order::Real, 1, None), Ok(true));
+                }
+                other => panic!("clear / replace: {other:?}"),
+            }
+            rcu.join().unwrap();
+            w.check_quiescent(&[], &[A, B, C]);
+            assert!(matches!(ran, None | Some(A)));
         });
     }
 }

@@ -21,6 +21,8 @@
 #                   sites and the JITed image (prints "tailcall_cache:"),
 #                   bad input refused, and STORM_SECONDS of slot updates
 #                   while the other CPU tail calls
+#   poke_count      grace periods and text poke batches per slot change
+#                   (ftrace), with the series' bounds if TCC_POKE_EXPECT=batched
 #   bench_tail_call the series' `bench tail-call` (TCC_BENCH=path), a few
 #                   invocations per case: it runs, its counters hold
 # TCC_EXPECT_CACHE=1 in the environment (scripts/selftests.sh sets it on
@@ -241,6 +243,15 @@ mkdir -p "$out/tree-shape"
 project tree_shape tree_shape "$out/tree_shape" "$out/tree-shape"
 project tailcall_storm tailcall_storm "$out/tailcall_storm" -t "$storm_s" -w 1 -c 2 "$@"
 grep -E '^storm: ([a-z]|[0-9]+ s,|[0-9]+\.[0-9] s:)' "$out/tailcall_storm.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
+# poke_count: the grace periods waited and text poke batches applied by
+# every kind of slot change (selftests/guest/poke-count.sh: ftrace around
+# selftests/bench/poke -m, S = 1 and 10 sites), held to the series' bounds
+# when TCC_POKE_EXPECT=batched (scripts/poke-count.py), only counted
+# otherwise (the base).
+mkdir -p "$out/poke-count"
+project poke_count poke-count "$(dirname "$0")/poke-count.sh" "$out/poke" "$out/poke-count" \
+	"${TCC_POKE_LABEL:-kernel}" "${TCC_POKE_EXPECT:--}" -s 1,10 -r 1 -R 1 -c 1 -C 1 -g 1 -d 1
+sed -n '/^op /,/^poke-count: [0-9]/p' "$out/poke_count.txt" 2>/dev/null | sed 's/^/  /' >>"$summary"
 
 # bench_tail_call: the series' benchmark, one round of a few invocations
 # per case: each must run, and its programs' tail-call counters hold (the
