@@ -16,6 +16,11 @@
 #   make bench-poke the cost of a slot change when sites are direct (poked)
 #                   tail calls, as the RFC's compare trees leave them, beside
 #                   the legacy site, on this machine's kernel (out/bench-poke)
+#   make poke-count grace periods waited and text poke batches applied per
+#                   slot change (replace, insert, delete, the deferred clear,
+#                   a program's load), S = 1, 10, 100 sites, counted with
+#                   ftrace in a guest on the last build (SERIES=none: the
+#                   base's) (out/poke-count-{series,base})
 #   make test-debug [STORM_SECONDS=600]   the debug tier: KASAN/lockdep/kmemleak
 #           kernel, test_bpf, the storm, fault injection, bad input
 #   make check-mutant  a deliberately broken cache: the selftests must fail
@@ -36,7 +41,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench bench-host bench-calibrate bench-poke test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host bench-calibrate bench-poke poke-count test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -131,3 +136,8 @@ bench-calibrate: deps
 
 bench-poke:
 	@$(S)/bench-poke.sh
+
+# Counts, not times (the guest runs under TCG): waits and text poke batches
+# per slot change, in a guest on the last build.
+poke-count: deps
+	@$(S)/poke-count.sh
