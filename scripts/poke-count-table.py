@@ -4,13 +4,13 @@
 base, SERIES=none, and of the series): per operation, flavour and S, waits /
 text poke batches (single pokes), base -> series.
 
-Usage: poke-count-table.py [--text [--const]] BASE_TSV SERIES_TSV
-  default  a Markdown table (README)
-  --text   a plain table (the cover letter)
-  --const  with --text: the constant-key rows only, without the single
-           pokes (on the base every batch is one), in 72 columns (the
-           patch's message)
-Fails when a row of one run is missing from the other.
+Usage: poke-count-table.py [--text] BASE_TSV SERIES_TSV
+  default  a Markdown table of every row (README)
+  --text   a plain table of the constant-key rows only, without the single
+           pokes (on the base every batch is one), in 72 columns (patch
+           3's message and the cover letter)
+Fails unless both runs hold the same full grid of operations, flavours
+and S.
 """
 import sys
 
@@ -41,28 +41,24 @@ def main():
     text = args[:1] == ['--text']
     if text:
         args = args[1:]
-    const = text and args[:1] == ['--const']
-    if const:
-        args = args[1:]
     if len(args) != 2:
         sys.exit(__doc__)
     base, series = read(args[0]), read(args[1])
-    if set(base) != set(series):
-        missing = sorted(set(base) ^ set(series))
-        sys.exit(f'poke-count-table: rows in one run only: {missing}')
     sizes = sorted({k[2] for k in base})
-    keys = [(op, f, s) for op in OPS for f in FLAVOURS for s in sizes if (op, f, s) in base]
-    if len(keys) != len(base):
-        sys.exit('poke-count-table: unknown operations in the counts')
+    grid = {(op, f, s) for op in OPS for f in FLAVOURS for s in sizes}
+    for path, run in zip(args, (base, series)):
+        if set(run) != grid:
+            sys.exit(f'poke-count-table: {path}: not the grid of {OPS} x '
+                     f'{tuple(FLAVOURS)} x S={sizes}: {sorted(set(run) ^ grid)}')
     rows = []
     for op in OPS:
         for flav, name in FLAVOURS.items():
-            if (op, flav, sizes[0]) not in base or (const and name != 'const'):
+            if text and name != 'const':
                 continue
-            rows.append([op] + ([] if const else [name]) +
-                        [f'{cell(base[(op, flav, s)], not const)} -> '
-                         f'{cell(series[(op, flav, s)], not const)}' for s in sizes])
-    head = ['op'] + ([] if const else ['sites']) + [f'S={s}' for s in sizes]
+            rows.append([op] + ([] if text else [name]) +
+                        [f'{cell(base[(op, flav, s)], not text)} -> '
+                         f'{cell(series[(op, flav, s)], not text)}' for s in sizes])
+    head = ['op'] + ([] if text else ['sites']) + [f'S={s}' for s in sizes]
     if not text:
         print('| ' + ' | '.join(head) + ' |')
         print('|' + '---|' * len(head))
