@@ -103,17 +103,14 @@ for entries in 8 256 4096; do
 		# --prod-affinity: the bench's -a alone pins its producer to CPU 0.
 		"$bench" --prod-affinity "$cpu" -p1 tail-call --tc-entries "$entries" --tc-keys "$keys" \
 			"${extra[@]}" >"$f" 2>&1 || { cat "$f" >&2; die "bench tail-call failed: $entries entries, keys $keys"; }
-		# var, poison, const and tree; "tree n/a" above the largest array
-		# the bench builds a tree for (8 slots with the RFC patches' plan).
-		want=4
-		if grep -q '^tree *n/a' "$f"; then
-			want=3
-			[ "$entries" -gt 8 ] || die "bench tail-call has no tree site at $entries entries"
-		fi
+		# One RESULT per site of its table but those it cannot build at
+		# this size (tree above 8 slots, header at other than 8).
+		want=$("$TOP/selftests/guest/bench-sites.sh" "$f" "$entries") ||
+			{ cat "$f" >&2; die "bench tail-call: a site is missing at $entries entries, keys $keys"; }
 		rows_want=$((rows_want + want))
 		got=$(grep -c '^RESULT ' "$f" || true)
 		[ "$got" -eq "$want" ] || { cat "$f" >&2; die "bench tail-call printed $got RESULT lines, want $want"; }
-		sed -nE 's/^RESULT site=([a-z]+) keys=([a-z0-9]+) entries=([0-9]+) ns_per_call=([0-9.-]+) ns_per_invocation=([0-9.-]+) ratio_const=([0-9.-]+)$/\3\t\2\t\1\t\4\t\5\t\6/p' \
+		sed -nE 's/^RESULT site=([a-z-]+) keys=([a-z0-9]+) entries=([0-9]+) ns_per_call=([0-9.-]+) ns_per_invocation=([0-9.-]+) ratio_const=([0-9.-]+)$/\3\t\2\t\1\t\4\t\5\t\6/p' \
 			"$f" >>"$bo/results.tsv"
 		{ echo; grep -v -e '^RESULT ' -e '^Setting up' -e 'started\.$' "$f"; } >>"$bo/results.txt"
 		n=$((n + 1))
@@ -126,7 +123,7 @@ if [ "$smoke" = 1 ]; then
 	echo "smoke: each case ran and its tail-call counters held; no timing read"
 	echo "bench-host: $n passed, 0 failed"
 else
-	grep -v '^#' "$bo/results.txt" | grep -E '^(tail-call:|var |poison |const |tree )' || true
+	grep -v '^#' "$bo/results.txt" | grep -E '^(tail-call:|var |poison |const |tree |c-var |c-const |header )' || true
 	echo "bench-host: $n passed, 0 failed"
 fi
 log "bench-host took $(( $(date +%s) - t_start ))s; results: $bo/results.txt, $bo/results.tsv"

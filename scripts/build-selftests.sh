@@ -210,6 +210,19 @@ for f in "$progs"/tailcall*.c; do
 	[ -f "$o" ] || missing+=("$(basename "$f")")
 done
 [ "${#missing[@]}" -eq 0 ] || die "tail-call BPF objects failed to build: ${missing[*]} (log: $blog)"
+# The same for the prog_tests themselves: a test object that does not
+# compile is left out of test_progs (SKIP-TEST), which then reports the
+# test as "not built" and skipped. Those of $tests must compile.
+if [ "$tests" != all ]; then
+	failed=()
+	for t in $tests; do
+		! grep -qE "SKIP-TEST +$t\.test\.o\$" "$blog" || failed+=("$t")
+	done
+	[ "${#failed[@]}" -eq 0 ] || {
+		grep -E -B2 -A6 'error:' "$blog" | tail -40 >&2 || true
+		die "prog_tests failed to compile: ${failed[*]} (log: $blog)"
+	}
+fi
 printf '%s\n' "$total" "$built" >"$top/objects"
 if [ "$tests" = all ]; then
 	log "test_progs built in ${secs}s: $built of $total BPF objects (the others need options the lean kernel leaves out, or a newer clang)"

@@ -45,4 +45,4 @@ step "cargo clippy" cargo_run clippy --locked --quiet --all-targets -- -D warnin
 log "cargo test (unit, property, loom model) ..."
 cargo_run test --locked --release || die "cargo test failed"
 step "rust/ and the series' kernel Rust files are in sync" "$TOP/scripts/check-rust-sync.py"
-step "the bench's tree header is the plan's (rust/src/bin/tree_header.rs)" "$TOP/scripts/check-tree-header.sh"
+step "the selftests' tree headers are the plan's (rust/src/bin/tree_header.rs, bpf_tail_call_tree.rs)" "$TOP/scripts/check-tree-header.sh"
