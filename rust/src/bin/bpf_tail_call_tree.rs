@@ -35,7 +35,9 @@ const HEAD: &str = "\
  * constant slot at each leaf. The verifier sees a constant key at every
  * leaf, so the x86-64 JIT emits each as a direct jump that the prog array
  * pokes when the slot changes, instead of the indirect jump (a retpoline
- * thunk where Spectre v2 is mitigated with retpolines) of bpf_tail_call().
+ * thunk where Spectre v2 is mitigated with retpolines) of bpf_tail_call();
+ * but not where the JIT blinds the program's constants (bpf_jit_harden),
+ * which keeps every tail call indirect.
  * Like bpf_tail_call(), it returns only when key >= max_entries or the
  * slot is empty, or the tail-call limit is reached. max_entries must be
  * a compile-time constant and equal the map's: a key past it returns,
