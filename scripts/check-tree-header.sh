@@ -44,9 +44,7 @@ trap 'rm -rf "$tmp"' EXIT
 check() {
 	local hdr=$1 bin=${bin_of[$1]} name carried what
 	name=$(basename "$hdr")
-	(cd "$TOP/rust" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target} \
-		cargo run --locked --quiet --bin "$bin") >"$tmp/gen-$name" ||
-		die "cargo run --bin $bin failed"
+	rust_gen "$bin" "$tmp/gen-$name"
 	if [ -n "$file" ]; then
 		carried=$file what=$file
 	else

@@ -44,9 +44,15 @@ step() {
 # (rust/src/bin/tree_header.rs), as DIR/bench_tail_call_tree.h: the header
 # selftests/tree_shape.c builds its hand-made tree from.
 tree_header() {
+	rust_gen tree_header "$1/bench_tail_call_tree.h"
+}
+
+# rust_gen BIN FILE: write what rust/src/bin/BIN.rs prints (a generated
+# header) to FILE.
+rust_gen() {
 	(cd "$TOP/rust" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target} \
-		cargo run --locked --quiet --bin tree_header) >"$1/bench_tail_call_tree.h" ||
-		die "cargo run --bin tree_header failed (the generated tree header)"
+		cargo run --locked --quiet --bin "$1") >"$2" ||
+		die "cargo run --bin $1 failed (the generated header)"
 }
 
 # build_tests DIR NAME...: build the project's user-space tests

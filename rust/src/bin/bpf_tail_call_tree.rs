@@ -17,7 +17,7 @@
 //! [`tailcall_tree_core`]: bpf_tailcall_cache::tailcall_tree_core
 
 use bpf_tailcall_cache::tailcall_tree_core::{Op, TREE_MAX_ENTRIES};
-use bpf_tailcall_cache::tree_walk::plan;
+use bpf_tailcall_cache::tree_walk::{plan, walk, End};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -174,9 +174,9 @@ fn checked_tree(n: u32) -> Option<Node> {
     let ops = plan(n)?;
     let t = tree(&ops, 0, ops.len())?;
     for key in (0..=n.checked_add(1)?).chain([u32::MAX]) {
-        let want = match bpf_tailcall_cache::tree_walk::walk(&ops, u64::from(key))?.end {
-            bpf_tailcall_cache::tree_walk::End::Leaf { key, .. } => Some(key),
-            bpf_tailcall_cache::tree_walk::End::Out => None,
+        let want = match walk(&ops, u64::from(key))?.end {
+            End::Leaf { key, .. } => Some(key),
+            End::Out => None,
         };
         if dispatch(&t, key) != want {
             return None;
