@@ -13,6 +13,12 @@
 #   make bench-calibrate  the host harness run on this kernel's own JIT
 #                   images of bench tail-call's programs: its prediction
 #                   against the bench's measurement (out/bench-calibrate)
+#   make bench-workloads  named dispatch workloads (Falco-shaped syscall
+#                   dispatch, Cilium-shaped policy dispatch, Zipf/uniform):
+#                   cache, legacy, gotox and a floor per event, in the
+#                   plain, retpoline (jitcfg build) and this machine's
+#                   kernel's forms, calibrated against that kernel's own
+#                   BPF_PROG_TEST_RUN (out/bench-workloads)
 #   make bench-poke the cost of a slot change when sites are direct (poked)
 #                   tail calls, as the RFC's compare trees leave them, beside
 #                   the legacy site, on this machine's kernel (out/bench-poke)
@@ -41,7 +47,7 @@ export KDIR SERIES STORM_SECONDS
 
 .PHONY: all deps fetch tree build run run-base test rust-test check-patches \
 	vm-run export-patches sync-rust shellcheck clean-out build-arm64 test-arm64 \
-	bench bench-host bench-calibrate bench-poke poke-count test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
+	bench bench-host bench-calibrate bench-workloads bench-poke poke-count test-kcsan check-kcsan selftests selftests-base test-debug test-jitcfg check-mutant
 
 all: run
 
@@ -133,6 +139,9 @@ bench-host: deps
 # The host harness against the kernel: prediction / measurement per case.
 bench-calibrate: deps
 	@$(S)/bench-calibrate.sh
+
+bench-workloads: deps
+	@$(S)/bench-workloads.sh
 
 bench-poke:
 	@$(S)/bench-poke.sh

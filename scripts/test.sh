@@ -146,6 +146,14 @@ rc=0
 CAL_PAIRS=1 CAL_CASES=8:fixed BENCH_ARGS="--tc-rounds 1 --tc-repeat 200" \
 	suite "make bench-calibrate (smoke)" "$OUT/bench-calibrate-smoke.log" "$TOP/scripts/bench-calibrate.sh" || rc=$?
 if [ "$rc" -eq 0 ]; then record "make bench-calibrate (smoke)" 1 0; else record "make bench-calibrate (smoke)" 0 1; fi
+# make bench-workloads: the three dispatch workloads on the lean build's
+# and this machine's images, two short rounds, no retpoline form (the
+# jitcfg build is not part of make test); every kernel's run of every
+# variant, the images' accounting and the harness's per-event checks hold.
+rc=0
+BENCH_BUILD=0 BENCH_JITCFG=0 BENCH_ROUNDS=2 BENCH_MS=2 \
+	suite "make bench-workloads (smoke)" "$OUT/bench-workloads-smoke.log" "$TOP/scripts/bench-workloads.sh" || rc=$?
+if [ "$rc" -eq 0 ]; then record "make bench-workloads (smoke)" 1 0; else record "make bench-workloads (smoke)" 0 1; fi
 # make bench-poke: slot changes with 1 and 10 sites of direct tail calls (as
 # the compare tree leaves them) against the legacy site; its checks (direct
 # jumps in the images, return values after every change) hold.
