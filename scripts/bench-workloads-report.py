@@ -85,7 +85,7 @@ def main():
         print(f"\n{wl}: {WORKLOADS[wl]}")
         print("ns per event, median [q1-q3] over rounds; dispatch = variant - floor")
         hdr = f"{'form':9s} " + " ".join(f"{v:>20s}" for v in VARIANTS) + \
-            f" {'dispatch c/l/g':>20s} {'cache/legacy':>12s} {'gotox/legacy':>12s}"
+            f" {'dispatch c/l/g':>20s} {'cache/legacy':>12s} {'(dispatch)':>10s} {'gotox/legacy':>12s}"
         print(hdr)
         wres = res["workloads"][wl] = {}
         for form in FORMS:
@@ -107,7 +107,8 @@ def main():
             dtxt = "/".join(f"{disp[v]:.1f}" if v in disp else "-" for v in ("cache", "legacy", "gotox"))
             r1 = f"{row['cache_over_legacy']:.2f}" if row["cache_over_legacy"] else "-"
             r2 = f"{row['gotox_over_legacy']:.2f}" if row["gotox_over_legacy"] else "-"
-            print(f"{form:9s} {txt} {dtxt:>20s} {r1:>12s} {r2:>12s}")
+            r3 = f"{row['cache_over_legacy_dispatch']:.2f}" if row.get("cache_over_legacy_dispatch") else "-"
+            print(f"{form:9s} {txt} {dtxt:>20s} {r1:>12s} {r3:>10s} {r2:>12s}")
         h, k = wres.get("host"), wres.get("kernel")
         if h and k and "legacy" in h["dispatch_ns_over_floor"] and "legacy" in k["dispatch_ns_over_floor"]:
             hd, kd = h["dispatch_ns_over_floor"]["legacy"], k["dispatch_ns_over_floor"]["legacy"]
