@@ -119,7 +119,7 @@ def check_thunk(kt, addr, name, krels, depth=0):
     fail(f"thunk {name}: no end within the bytes read")
 
 
-def relocs(d, p, wl, kaddr, thk, kt, krels=None, targets=None):
+def relocs(d, p, wl, kaddr, thk, kt, krels=None, targets=None, progs=None):
     """The relocations of one image; checks every reference out of it."""
     path = os.path.join(d, p["file"])
     with open(path, "rb") as f:
@@ -161,6 +161,10 @@ def relocs(d, p, wl, kaddr, thk, kt, krels=None, targets=None):
             if 0 <= tgt <= len(data):
                 continue
             a = ksym + tgt
+            hit = [(i, a - k) for i, k in enumerate(progs or []) if 0 <= a - k < 64]
+            if hit:  # a poked direct tail call into a handler
+                out.append(f"rel prog {off + br[1]} {hit[0][0]} {hit[0][1]}")
+                continue
             if targets is not None:
                 targets.add(a)
                 continue
@@ -176,6 +180,27 @@ def relocs(d, p, wl, kaddr, thk, kt, krels=None, targets=None):
     if k != len(imm):
         fail(f"{p['name']}: {len(imm)} ld_imm64 but {k} movabs")
     return out
+
+
+def table_bias(d, p, table):
+    """The jump table's offsets count from the JIT's image, bpf_func (where
+    the dump starts) is cfi_get_offset() bytes into it (0 without CFI, 16
+    with FineIBT or kCFI and call padding): the one bias in 0..16 that puts
+    every target on an instruction of the dump."""
+    with open(os.path.join(d, p["file"]), "rb") as f:
+        insns = bp.disasm(f.read())
+    starts = {off for off, _, _ in insns}
+    with open(table, "rb") as f:
+        raw = f.read()
+    offs = set(int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4))
+    ok = [b for b in range(17) if all(o - b in starts for o in offs)]
+    if len(ok) > 1:  # X86_KERNEL_IBT: the JIT puts an ENDBR at every gotox target
+        with open(os.path.join(d, p["file"]), "rb") as f:
+            img = f.read()
+        ok = [b for b in ok if all(img[o - b:o - b + 4] == jl.ENDBR64 for o in offs)]
+    if len(ok) != 1:
+        fail(f"{p['name']}: the jump table's offsets fit the image with biases {ok}, not one")
+    return ok[0]
 
 
 def invoke_thunk(d):
@@ -199,7 +224,10 @@ def main():
         wls, progs, _, _ = parse(d)
         targets = set()
         for p in progs:
-            relocs(d, p, wls[p["workload"]], {}, {}, {}, None, targets)
+            hk = [int(h["ksym"], 16) for h in progs
+                  if h["workload"] == p["workload"] and h["role"] == "handler"]
+            relocs(d, p, wls[p["workload"]], {}, {}, {}, None, targets,
+                   hk if p.get("variant") in ("tree", "cache") else None)
         entry = invoke_thunk(d)
         if entry:
             targets.add(entry)
@@ -225,7 +253,7 @@ def main():
         for v, p in ent.items():
             if v in ("cache", "legacy"):
                 seqs[v] = jl.sequence("x86_64", os.path.join(d, p["file"]))
-                if not seqs[v]:
+                if not seqs[v] and not (v == "cache" and int(wl["entries"]) <= 8):
                     fail(f"{p['name']}: no tail-call sequence")
         leg = seqs["legacy"]
         if not any(f"{off_func:#x}(" in s for s in jl.loads("x86_64", leg)):
@@ -235,18 +263,30 @@ def main():
         tail = [int(m.group(1), 16) for s in leg for m in [re.fullmatch(r"add \$0x([0-9a-f]+),%rcx", s)] if m]
         if len(tail) != 1:
             fail(f"{name}: no 'add $X86_TAIL_CALL_OFFSET,%rcx' in the legacy sequence: {leg}")
-        if "cache" in seqs:
+        # The RFC (patches 10-11) turns the cache site of an array of up to
+        # 8 slots into a tree where indirect jumps are slow: checked below
+        # like the tree variant, and so labelled.
+        rewritten = "cache" in seqs and not seqs["cache"]
+        if "cache" in seqs and not rewritten:
             c = seqs["cache"]
             if f"cmp ${int(wl['entries']):#x},%edx" not in c or \
                     any(f"{off_func:#x}(" in s for s in jl.loads("x86_64", c)):
                 fail(f"{name}: the cache entry has no cached sequence: {c}")
+        hk = [int(h["ksym"], 16) for h in hs]
         hrel = [(p, relocs(d, p, wl, kaddr, thk, kt, krels)) for p in hs]
         for v, p in ent.items():
-            er = relocs(d, p, wl, kaddr, thk, kt, krels)
+            treeish = v == "tree" or (v == "cache" and rewritten)
+            er = relocs(d, p, wl, kaddr, thk, kt, krels, None, hk if treeish else None)
+            if treeish:
+                pk = [r for r in er if r.startswith("rel prog ")]
+                if len({r.split()[3] for r in pk}) != int(wl["entries"]) or \
+                        any(int(r.split()[4]) != tail[0] for r in pk):
+                    fail(f"{p['name']}: not a direct jump to X86_TAIL_CALL_OFFSET of every slot's program")
             print(f"case {name}-{v}-{form} workload={name} variant={v} form={form} kind={wl['kind']} "
                   f"entries={wl['entries']} value_size={wl['value_size']} "
                   f"keys={os.path.join(d, wl['keys'])} off_max={off_max} off_ptrs={off_ptrs} "
-                  f"off_func={off_func} tail_off={tail[0]}")
+                  f"off_func={off_func} tail_off={tail[0]}"
+                  f"{' site=tree' if treeish and v == 'cache' else ''}")
             for base in sorted(kt):
                 print(f"ktext {base:#x} {kt[base].hex()}")
             for r in sorted(krels):
@@ -258,8 +298,8 @@ def main():
             if v == "gotox":
                 if name not in tables:
                     fail(f"{name}: gotox without its jump table")
-                print(f"table file={tables[name]}")
-            if v in ("cache", "legacy"):
+                print(f"table file={tables[name]} bias={table_bias(d, p, tables[name])}")
+            if v in ("cache", "legacy", "tree"):
                 for h, r in hrel:
                     print(f"handler key={h['key']} len={h['len']} file={os.path.join(d, h['file'])}")
                     if r:

@@ -23,6 +23,8 @@ WORKLOADS = {
     "cilium-zipf": "Cilium-shaped policy dispatch: 65535-entry prog array, 256 live endpoints, "
                    "Zipf(1) keys, handler reads/updates a 64-byte policy entry (4 MiB touched)",
     "cilium-uniform": "the same, uniform keys",
+    "usm": "small-array protocol dispatch: 8-entry prog array, an illustrative skewed mix "
+           "(50/20/10/8/5/4/2/1 %), falco's handler work; tree = bpf_tail_call_tree.h's form",
 }
 FORMS = {
     "plain": "lean guest build's images (series; jmp *%rcx), harness",
@@ -30,7 +32,7 @@ FORMS = {
     "host": "this machine's kernel's images (no series), harness",
     "kernel": "this machine's kernel, in-kernel BPF_PROG_TEST_RUN",
 }
-VARIANTS = ["cache", "legacy", "gotox", "floor"]
+VARIANTS = ["cache", "legacy", "gotox", "tree", "floor"]
 
 
 def stats(v):
@@ -67,7 +69,14 @@ def main():
             w = line.split()
             if w[0] == "kernel":
                 meas[(w[1], "kernel", w[2])].append(float(w[4]))
-    res = {"host": kv_file(os.path.join(d, "host.txt")), "kernels": {}, "workloads": {}}
+    rewritten = set()  # (workload, form) whose cache site the RFC made a tree
+    with open(os.path.join(d, "cases.txt")) as f:
+        for line in f:
+            if line.startswith("case ") and " site=tree" in line:
+                kv = dict(x.split("=", 1) for x in line.split()[2:] if "=" in x)
+                rewritten.add((kv["workload"], kv["form"]))
+    res = {"host": kv_file(os.path.join(d, "host.txt")), "kernels": {}, "workloads": {},
+           "cache_site_rewritten_to_tree": sorted(f"{w} {f}" for w, f in rewritten)}
     for form in ("plain", "retpoline", "host"):
         p = os.path.join(d, form, "kernel-info.txt")
         if os.path.exists(p):
@@ -85,7 +94,7 @@ def main():
         print(f"\n{wl}: {WORKLOADS[wl]}")
         print("ns per event, median [q1-q3] over rounds; dispatch = variant - floor")
         hdr = f"{'form':9s} " + " ".join(f"{v:>20s}" for v in VARIANTS) + \
-            f" {'dispatch c/l/g':>20s} {'cache/legacy':>12s} {'(dispatch)':>10s} {'gotox/legacy':>12s}"
+            f" {'dispatch c/l/g/t':>22s} {'cache/legacy':>12s} {'(dispatch)':>10s} {'gotox/legacy':>12s}"
         print(hdr)
         wres = res["workloads"][wl] = {}
         for form in FORMS:
@@ -104,11 +113,14 @@ def main():
             wres[form] = row
             txt = " ".join(f"{cells[v]['median']:7.2f} [{cells[v]['q1']:5.1f}-{cells[v]['q3']:5.1f}]"
                            if v in cells else f"{'-':>20s}" for v in VARIANTS)
-            dtxt = "/".join(f"{disp[v]:.1f}" if v in disp else "-" for v in ("cache", "legacy", "gotox"))
+            dtxt = "/".join(f"{disp[v]:.1f}" if v in disp else "-" for v in ("cache", "legacy", "gotox", "tree"))
             r1 = f"{row['cache_over_legacy']:.2f}" if row["cache_over_legacy"] else "-"
             r2 = f"{row['gotox_over_legacy']:.2f}" if row["gotox_over_legacy"] else "-"
             r3 = f"{row['cache_over_legacy_dispatch']:.2f}" if row.get("cache_over_legacy_dispatch") else "-"
-            print(f"{form:9s} {txt} {dtxt:>20s} {r1:>12s} {r3:>10s} {r2:>12s}")
+            mark = "*" if (wl, form) in rewritten else " "
+            print(f"{form:8s}{mark} {txt} {dtxt:>22s} {r1:>12s} {r3:>10s} {r2:>12s}")
+            if mark == "*":
+                print("          * the cache column is the series' choice here: the RFC's compare tree")
         h, k = wres.get("host"), wres.get("kernel")
         if h and k and "legacy" in h["dispatch_ns_over_floor"] and "legacy" in k["dispatch_ns_over_floor"]:
             hd, kd = h["dispatch_ns_over_floor"]["legacy"], k["dispatch_ns_over_floor"]["legacy"]

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # make bench-workloads: the named dispatch workloads (Falco-shaped syscall
-# dispatch, Cilium-shaped policy dispatch with Zipf and uniform keys;
-# selftests/bench/dispatch.c), the cache against the legacy sequence,
-# against gotox and against a floor without dispatch, per event, in every
-# indirect-jump form a kernel here emits:
+# dispatch, Cilium-shaped policy dispatch with Zipf and uniform keys, an
+# 8-slot protocol dispatch; selftests/bench/dispatch.c), the cache against
+# the legacy sequence, against gotox, against the tree of
+# bpf_tail_call_tree.h (8 slots) and against a floor without dispatch, per
+# event, in every indirect-jump form a kernel here emits:
 #
 #   plain      images of the lean build (the series, spectre_v2=off in a
 #              guest: jmp *%rcx)
@@ -27,7 +28,7 @@
 # Knobs: BENCH_ROUNDS (21), BENCH_MS (ms per measurement, 20), BENCH_CPU
 # (the last one), BENCH_NICE (-5 as root), BENCH_BUILD=0 (no kernel build:
 # the last builds as they are), BENCH_JITCFG=0 (no retpoline form: the
-# jitcfg build is the slow step, ~25 min cold), BENCH_WORKLOADS (all three).
+# jitcfg build is the slow step, ~25 min cold), BENCH_WORKLOADS (all four).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -38,7 +39,7 @@ rounds=${BENCH_ROUNDS:-21}
 ms=${BENCH_MS:-20}
 cpu=${BENCH_CPU:-$(( $(nproc) - 1 ))}
 nice_v=${BENCH_NICE:-$([ "$(id -u)" -eq 0 ] && echo -5 || echo 0)}
-read -r -a workloads <<<"${BENCH_WORKLOADS:-falco cilium-zipf cilium-uniform}"
+read -r -a workloads <<<"${BENCH_WORKLOADS:-falco cilium-zipf cilium-uniform usm}"
 tsv=$TOP/selftests/bench/data/syscalls-libbpf-build.tsv
 prep=$TOP/scripts/bench-workloads-prepare.py
 [ "$ARCH" = x86_64 ] || die "the workloads run x86-64 JIT images on an x86-64 host; ARCH=$ARCH"
@@ -86,7 +87,7 @@ guest_dump() {
 	log "form $form: booting the ${flavor:-lean} build ($append) to load and dump the workloads ..."
 	FLAVOR=$flavor "$TOP/scripts/vm.sh" --timeout "${VM_TIMEOUT:-900}" --rwdir "$d" --append "$append" -- \
 		"$TOP/selftests/bench/dispatch-guest.sh" guest "$d" "$wo/dispatch" "$prep" "$tsv" \
-		cache,legacy,gotox,floor 0 "${workloads[@]}" || rc=$?
+		cache,legacy,gotox,floor,tree 0 "${workloads[@]}" || rc=$?
 	if [ "$rc" -ne 0 ] || [ ! -e "$d/done" ]; then
 		die "form $form: the guest failed (exit $rc); console: $(cat "$OUT/last-console" 2>/dev/null)"
 	fi
@@ -123,7 +124,7 @@ run_pinned() {
 mkdir -p "$wo/host"
 step "host kernel: load, check, time in-kernel ($rounds rounds) and dump" \
 	run_pinned "$TOP/selftests/bench/dispatch-guest.sh" host "$wo/host" "$wo/dispatch" "$prep" "$tsv" \
-	'legacy,gotox?,floor' "$rounds" "${workloads[@]}"
+	'legacy,gotox?,floor,tree' "$rounds" "${workloads[@]}"
 offs[host]=$(offsets /sys/kernel/btf/vmlinux) || die "the struct offsets of this kernel (pahole on /sys/kernel/btf/vmlinux)"
 forms+=(host)
 

@@ -17,6 +17,10 @@
  *                   entry of its endpoint (a 16 KiB table per endpoint,
  *                   picked by a hash of the packet number) and updates its
  *                   packet and byte counters: 4 MiB touched, more than L2.
+ *   usm             small-array protocol dispatch (as in Datadog's USM): an
+ *                   8-entry prog array keyed by a protocol id, an
+ *                   illustrative skewed mix (50/20/10/8/5/4/2/1 %, not a
+ *                   recording), falco's handler work.
  *
  * Variants of each workload's dispatch site, the handlers being the same
  * programs in every tail-call variant:
@@ -28,6 +32,10 @@
  *   gotox   one program: BPF_JA|BPF_X through a BPF_MAP_TYPE_INSN_ARRAY
  *           jump table as large as the prog array, a block per handler
  *   floor   one program: the key read and the handler's work, no dispatch
+ *   tree    (arrays of up to 8 slots) a bound check, a balanced tree of
+ *           compares and one constant-key tail call per slot: what
+ *           bpf_tail_call_tree.h (selftests/bpf) compiles to, direct
+ *           (poked) jumps on any kernel
  *
  * The state (event counter, ring position, counters, key table, ring or
  * policy tables) is the value of one mmapable array map; the programs
@@ -167,6 +175,7 @@ static void setup_falco(struct workload *w, const char *tsv)
 
 	if (!f)
 		fail("cannot open %s: %s", tsv, strerror(errno));
+	rng = 0x9e3779b97f4a7c15ull;	/* each workload its own keys, in any order */
 	while (fgets(line, sizeof(line), f)) {
 		unsigned int nr;
 		double calls;
@@ -201,6 +210,16 @@ static void setup_cilium(struct workload *w, int zipf)
 		w->live[w->nlive++] = id;
 	}
 	draw(w, w->live, wt, w->nlive);
+}
+
+static void setup_usm(struct workload *w)
+{
+	static const double wt[8] = { 50, 20, 10, 8, 5, 4, 2, 1 };
+
+	rng = 0xda942042e4dd58b5ull;
+	for (uint32_t k = 0; k < 8; k++)
+		w->live[w->nlive++] = k;
+	draw(w, w->live, wt, 8);
 }
 
 struct code {
@@ -339,6 +358,45 @@ static int entry_prog(int state, int array, int poison)
 	e(&c, MOV64_IMM(BPF_REG_0, 0));
 	e(&c, EXIT());
 	return load(&c, "the dispatch entry");
+}
+
+/* The tree over keys lo..hi: JGE to the upper half, a tail call per leaf. */
+static void tree(struct code *c, int array, uint32_t lo, uint32_t hi, int *fell, int *nfell)
+{
+	if (lo == hi) {
+		ld_map(c, BPF_REG_2, array);
+		e(c, MOV64_REG(BPF_REG_1, BPF_REG_6));
+		e(c, MOV64_IMM(BPF_REG_3, lo));
+		e(c, CALL(BPF_FUNC_tail_call));
+		fell[(*nfell)++] = c->n;
+		e(c, INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0));	/* to the fall-through */
+		return;
+	}
+	uint32_t mid = (lo + hi + 1) / 2;
+	int j = c->n;
+
+	e(c, INSN(BPF_JMP32 | BPF_JGE | BPF_K, BPF_REG_3, 0, 0, mid));
+	tree(c, array, lo, mid - 1, fell, nfell);
+	c->i[j].off = c->n - (j + 1);
+	tree(c, array, mid, hi, fell, nfell);
+}
+
+static int tree_prog(int state, int array, uint32_t entries)
+{
+	struct code c = { .n = 0 };
+	int fell[8], nfell = 0, jge;
+
+	prologue(&c, state);
+	jge = c.n;
+	e(&c, INSN(BPF_JMP32 | BPF_JGE | BPF_K, BPF_REG_3, 0, 0, entries));
+	tree(&c, array, 0, entries - 1, fell, &nfell);
+	c.i[jge].off = c.n - (jge + 1);
+	for (int i = 0; i < nfell; i++)
+		c.i[fell[i]].off = c.n - (fell[i] + 1);
+	count(&c, S_FELL);
+	e(&c, MOV64_IMM(BPF_REG_0, 0));
+	e(&c, EXIT());
+	return load(&c, "the tree dispatch");
 }
 
 static int floor_prog(int state, int kind)
@@ -526,7 +584,7 @@ static void one_workload(struct workload *w, const char *variants, int rounds, F
 		.map_type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = w->value_size,
 		.max_entries = 1, .map_flags = BPF_F_MMAPABLE,
 	};
-	struct loaded l[4];
+	struct loaded l[5];
 	int nl = 0, state, array, poison, handler[MAX_LIVE], table = -1;
 	char name[128], attrs[256];
 	uint8_t *st;
@@ -566,6 +624,8 @@ static void one_workload(struct workload *w, const char *variants, int rounds, F
 	}
 	if (strstr(variants, "floor"))
 		l[nl++] = (struct loaded){ "floor", floor_prog(state, w->kind) };
+	if (strstr(variants, "tree") && w->entries <= 8)
+		l[nl++] = (struct loaded){ "tree", tree_prog(state, array, w->entries) };
 	/* Every variant does what it must before anything is dumped or timed. */
 	for (int i = 0; i < nl; i++)
 		run_checked(w, st, &l[i], 2 * NKEYS + 3);
@@ -609,7 +669,7 @@ static void one_workload(struct workload *w, const char *variants, int rounds, F
 
 static int cmd_load(int argc, char **argv)
 {
-	const char *variants = "cache,legacy,gotox,floor";
+	const char *variants = "cache,legacy,gotox,floor,tree";
 	static struct workload w;
 	int rounds = 0, a = 4;
 	FILE *kt = NULL;
@@ -643,12 +703,15 @@ static int cmd_load(int argc, char **argv)
 		if (!strcmp(argv[a], "falco")) {
 			w.entries = 512;
 			setup_falco(&w, argv[3]);
+		} else if (!strcmp(argv[a], "usm")) {
+			w.entries = 8;
+			setup_usm(&w);
 		} else if (!strcmp(argv[a], "cilium-zipf") || !strcmp(argv[a], "cilium-uniform")) {
 			w.kind = 1;
 			w.entries = 65535;
 			setup_cilium(&w, !strcmp(argv[a], "cilium-zipf"));
 		} else {
-			fail("unknown workload %s (falco, cilium-zipf, cilium-uniform)", argv[a]);
+			fail("unknown workload %s (falco, cilium-zipf, cilium-uniform, usm)", argv[a]);
 		}
 		w.value_size = wl_value_size(w.kind);
 		one_workload(&w, variants, rounds, kt);
@@ -721,11 +784,11 @@ static int cmd_kread(int argc, char **argv)
  * images jump to, copies and relocates the images, and fails if the bytes
  * it executes differ from the kernel's anywhere but in relocated fields.
  */
-enum { R_ARRAY, R_POISON, R_STATE, R_TABLE, R_KTEXT };
+enum { R_ARRAY, R_POISON, R_STATE, R_TABLE, R_KTEXT, R_PROG };
 #define MAX_KTEXT	16
 #define MAX_H		512
 #define MAX_RELS	64
-#define MAX_CASES	32
+#define MAX_CASES	64
 
 struct himg {
 	uint32_t len, key;
@@ -741,7 +804,7 @@ struct hcase {
 	uint32_t off_max, off_ptrs, off_func, tail_off;	/* this kernel's layout */
 	uint32_t keys[NKEYS];
 	struct himg entry, h[MAX_H];
-	uint32_t *table_off;
+	uint32_t *table_off, table_bias;	/* offsets from bpf_func - bias */
 	uint8_t *state, *array, *poison, *code, *thunks;
 	int nkt, invoke_kt, invoke_off;	/* invoke_kt < 0: a plain indirect call */
 	int nkrel;
@@ -850,7 +913,8 @@ static void read_hcases(const char *path)
 		} else if (!strncmp(line, "table ", 6) && c) {
 			char file[512];
 
-			if (sscanf(line, "table file=%511s", file) != 1)
+			if (sscanf(line, "table file=%511s bias=%u", file, &c->table_bias) != 2 ||
+			    c->table_bias > 16)
 				fail("bad table line: %s", line);
 			c->table_off = malloc(4 * (size_t)c->entries);
 			if (!c->table_off)
@@ -890,9 +954,10 @@ static void read_hcases(const char *path)
 				fail("bad rel line: %s", line);
 			cur->rel[cur->nrel].kind = !strcmp(kind, "array") ? R_ARRAY :
 				!strcmp(kind, "poison") ? R_POISON : !strcmp(kind, "state") ? R_STATE :
-				!strcmp(kind, "table") ? R_TABLE : !strcmp(kind, "ktext") ? R_KTEXT : -1;
+				!strcmp(kind, "table") ? R_TABLE : !strcmp(kind, "ktext") ? R_KTEXT :
+				!strcmp(kind, "prog") ? R_PROG : -1;
 			if (cur->rel[cur->nrel].kind < 0 || off < 0 ||
-			    (uint32_t)off + (cur->rel[cur->nrel].kind == R_KTEXT ? 4 : 8) > cur->len)
+			    (uint32_t)off + (cur->rel[cur->nrel].kind >= R_KTEXT ? 4 : 8) > cur->len)
 				fail("bad relocation: %s", line);
 			cur->rel[cur->nrel].off = off;
 			cur->rel[cur->nrel].reg = reg;
@@ -948,6 +1013,13 @@ static void relocate(struct hcase *c, struct himg *m)
 				fail("%s: a branch to kernel text it has no bytes of", c->name);
 			put_rel32(at, c->thunks + 128 * m->rel[r].reg + m->rel[r].addend);
 			continue;
+		case R_PROG:
+			/* a poked direct tail call: handler @reg's image + addend */
+			if (m->rel[r].reg < 0 || (uint32_t)m->rel[r].reg >= c->nh ||
+			    m->rel[r].addend >= c->h[m->rel[r].reg].len)
+				fail("%s: a direct jump to no handler", c->name);
+			put_rel32(at, c->h[m->rel[r].reg].code + m->rel[r].addend);
+			continue;
 		}
 		memcpy(at, &v, 8);
 	}
@@ -956,7 +1028,7 @@ static void relocate(struct hcase *c, struct himg *m)
 		int in = 0;
 
 		for (int r = 0; r < m->nrel; r++) {
-			uint32_t w = m->rel[r].kind == R_KTEXT ? 4 : 8;
+			uint32_t w = m->rel[r].kind >= R_KTEXT ? 4 : 8;
 
 			if (b >= (uint32_t)m->rel[r].off && b < (uint32_t)m->rel[r].off + w)
 				in = 1;
@@ -1021,9 +1093,10 @@ static void hsetup(struct hcase *c)
 	if (c->table_off) {
 		c->table = pages(8 * (size_t)c->entries);
 		for (uint32_t k = 0; k < c->entries; k++) {
-			if (c->table_off[k] >= c->entry.len)
+			if (c->table_off[k] < c->table_bias ||
+			    c->table_off[k] - c->table_bias >= c->entry.len)
 				fail("%s: a jump table entry outside the image", c->name);
-			c->table[k] = c->entry.code + c->table_off[k];
+			c->table[k] = c->entry.code + c->table_off[k] - c->table_bias;
 		}
 	}
 	if (c->stub) {
