@@ -62,27 +62,22 @@ def parse(d):
     return wls, progs, tables, unsupported
 
 
-def thunks(d):
-    """kallsyms names of the kernel text the images may reach (for the report)."""
-    t = {}
-    path = os.path.join(d, "thunks.txt")
+def words(d, name):
+    """The split lines of DIR/NAME, none when the kernel wrote no such file."""
+    path = os.path.join(d, name)
     if os.path.exists(path):
         with open(path) as f:
-            for line in f:
-                a, _, name = line.split()[:3]
-                t[int(a, 16)] = name
-    return t
+            yield from (line.split() for line in f)
+
+
+def thunks(d):
+    """kallsyms names of the kernel text the images may reach (for the report)."""
+    return {int(w[0], 16): w[2] for w in words(d, "thunks.txt")}
 
 
 def ktext(d):
     """128-byte blocks of kernel text (two lines, read by dispatch kread), by base."""
-    lines = {}
-    path = os.path.join(d, "ktext.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                _, a, h = line.split()
-                lines[int(a, 16)] = bytes.fromhex(h)
+    lines = {int(a, 16): bytes.fromhex(h) for _, a, h in words(d, "ktext.txt")}
     return {a: lines[a] + lines[a + 64] for a in lines if a + 64 in lines and not a & 63}
 
 

@@ -55,18 +55,12 @@ mkdir -p "$wo"
 gcc -O2 -Wall -Wextra -Werror -o "$wo/dispatch" "$TOP/selftests/bench/dispatch.c" ||
 	die "building selftests/bench/dispatch.c failed"
 
-field() { # VMLINUX|BTF STRUCT REGEX: offset of the member matching REGEX
-	local o
-	o=$(pahole -C "$2" "$1" 2>/dev/null | grep -E "$3" | head -1 | sed -E 's|.*/\* *([0-9]+) .*|\1|')
-	[[ "$o" =~ ^[0-9]+$ ]] || die "pahole: no member /$3/ in struct $2 of $1"
-	echo "$o"
-}
 offsets() { # VMLINUX|BTF -> "max_entries ptrs bpf_func"
 	local m x p f
-	m=$(field "$1" bpf_array '[[:space:]]map([[:space:];]|$)') &&
-		x=$(field "$1" bpf_map '[[:space:]]max_entries;') &&
-		p=$(field "$1" bpf_array '[[:space:]]ptrs\[0\];') &&
-		f=$(field "$1" bpf_prog '\(\*bpf_func\)') || return 1
+	m=$(struct_off "$1" bpf_array '[[:space:]]map([[:space:];]|$)') &&
+		x=$(struct_off "$1" bpf_map '[[:space:]]max_entries;') &&
+		p=$(struct_off "$1" bpf_array '[[:space:]]ptrs\[0\];') &&
+		f=$(struct_off "$1" bpf_prog '\(\*bpf_func\)') || return 1
 	echo "$((m + x)) $p $f"
 }
 

@@ -65,16 +65,10 @@ gcc -O2 -Wall -Wextra -Werror -o "$bo/harness" "$TOP/selftests/bench/harness.c" 
 	die "building selftests/bench/harness.c failed"
 
 # Offsets the JIT uses, from the built vmlinux (checked against the images).
-field() { # STRUCT REGEX: offset of the member matching REGEX
-	local o
-	o=$(pahole -C "$1" "$b/vmlinux" | grep -E "$2" | head -1 | sed -E 's|.*/\* *([0-9]+) .*|\1|')
-	[[ "$o" =~ ^[0-9]+$ ]] || die "pahole: no member /$2/ in struct $1 of $b/vmlinux"
-	echo "$o"
-}
-map_off=$(field bpf_array '[[:space:]]map[[:space:]]')
-max_off=$(field bpf_map '[[:space:]]max_entries;')
-ptrs_off=$(field bpf_array '[[:space:]]ptrs\[0\];')
-func_off=$(field bpf_prog '\(\*bpf_func\)')
+map_off=$(struct_off "$b/vmlinux" bpf_array '[[:space:]]map[[:space:]]')
+max_off=$(struct_off "$b/vmlinux" bpf_map '[[:space:]]max_entries;')
+ptrs_off=$(struct_off "$b/vmlinux" bpf_array '[[:space:]]ptrs\[0\];')
+func_off=$(struct_off "$b/vmlinux" bpf_prog '\(\*bpf_func\)')
 ibt=0
 grep -qx 'CONFIG_X86_KERNEL_IBT=y' "$b/.config" && ibt=4
 {

@@ -109,6 +109,15 @@ base_id() {
 	fi
 }
 
+# struct_off FILE STRUCT REGEX: pahole's offset, in FILE (a vmlinux or
+# /sys/kernel/btf/vmlinux), of the member of STRUCT whose line matches REGEX.
+struct_off() {
+	local o
+	o=$(pahole -C "$2" "$1" 2>/dev/null | grep -E "$3" | head -1 | sed -E 's|.*/\* *([0-9]+) .*|\1|')
+	[[ "$o" =~ ^[0-9]+$ ]] || die "pahole: no member /$3/ in struct $2 of $1"
+	echo "$o"
+}
+
 # host_facts: this machine's CPU, kernel and indirect-branch mitigations,
 # one key=value line each (what the benchmarks record beside their figures).
 host_facts() {

@@ -97,6 +97,31 @@ static inline int sock_prog_load(const struct bpf_insn *insns, size_t n)
 	return fd;
 }
 
+/*
+ * @prog's info with its JITed image in @img, its translated instructions
+ * in @xl and its kernel address (bpf_func) in *@ksym; 0 or -1 with errno.
+ */
+static inline int prog_info_image(int prog, struct bpf_prog_info *info,
+				  void *img, uint32_t img_len,
+				  struct bpf_insn *xl, uint32_t xl_len,
+				  uint64_t *ksym)
+{
+	union bpf_attr a = { 0 };
+
+	memset(info, 0, sizeof(*info));
+	*ksym = 0;
+	info->jited_prog_len = img_len;
+	info->jited_prog_insns = (uintptr_t)img;
+	info->nr_jited_ksyms = 1;
+	info->jited_ksyms = (uintptr_t)ksym;
+	info->xlated_prog_len = xl_len;
+	info->xlated_prog_insns = (uintptr_t)xl;
+	a.info.bpf_fd = prog;
+	a.info.info_len = sizeof(*info);
+	a.info.info = (uintptr_t)info;
+	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) ? -1 : 0;
+}
+
 /* The JITed image of @prog into @buf; 0 when there is none or it does not fit. */
 static inline size_t jited_image(int prog, unsigned char *buf, size_t len)
 {

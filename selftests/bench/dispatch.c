@@ -489,22 +489,12 @@ static void dump(int prog, const char *name, const char *attrs)
 {
 	static unsigned char img[1 << 18];
 	static struct bpf_insn xl[16384];
-	struct bpf_prog_info info = { 0 };
-	union bpf_attr a = { 0 };
-	uint64_t ksym = 0;
+	struct bpf_prog_info info;
+	uint64_t ksym;
 	char file[300];
 	size_t nx;
 
-	info.jited_prog_len = sizeof(img);
-	info.jited_prog_insns = (uintptr_t)img;
-	info.nr_jited_ksyms = 1;
-	info.jited_ksyms = (uintptr_t)&ksym;
-	info.xlated_prog_len = sizeof(xl);
-	info.xlated_prog_insns = (uintptr_t)xl;
-	a.info.bpf_fd = prog;
-	a.info.info_len = sizeof(info);
-	a.info.info = (uintptr_t)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a))
+	if (prog_info_image(prog, &info, img, sizeof(img), xl, sizeof(xl), &ksym))
 		fail("get info of %s failed: %s", name, strerror(errno));
 	if (!info.jited_prog_len || info.jited_prog_len > sizeof(img) || !ksym)
 		fail("%s: no JITed image or address (is the JIT on, are we root?)", name);
