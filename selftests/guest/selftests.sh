@@ -5,10 +5,11 @@
 #   NAME: N passed, M failed
 # Suites:
 #   test_bpf        test_bpf.ko, all suites with the JIT
-#   tailcalls       test_progs -t tailcalls (upstream, with the series' two
-#                   subtests: tailcall_sleepable_delete, tailcall_tree_header)
-#   tailcall_cache  test_progs -t tailcall_cache (the series' selftests;
-#                   absent from a tree without them)
+#   tailcalls       test_progs -t tailcalls (upstream, with the series'
+#                   subtests: tailcall_sleepable_delete, tailcall_array_*
+#                   and the other variable-index ones, tailcall_tree_header)
+#   tailcall_cache  test_progs -t tailcall_cache (the series' JIT image
+#                   checks; absent from a tree without them)
 #   harden_switch   project check: tailcalls and tailcall_cache run once with
 #                   net.core.bpf_jit_harden=0 and once with 2 (constant
 #                   blinding for every program: blinded programs keep the
